@@ -1,0 +1,108 @@
+//! The admin plane under [`crate::ADMIN_PREFIX`]: what the harness (and people) use to drive
+//! the simulation. Not part of ARM; no auth (the mock listens on loopback).
+//!
+//! | call | does |
+//! |---|---|
+//! | `GET  /_aci-chaos/info` | mock name, version, seed, subscription, tenant, clock mode, now |
+//! | `GET  /_aci-chaos/clock` | `{"mode","now"}` |
+//! | `POST /_aci-chaos/clock/advance` `{"seconds":N}` | moves a virtual clock |
+//! | `POST /_aci-chaos/faults` `{"kind":"rehost","target":ID,"hypothesis":{channel: "kept"\|"lost"\|p}}` | fires a fault now |
+//! | `GET  /_aci-chaos/faults` | every fault that fired |
+//! | `GET  /_aci-chaos/state` | snapshot, secrets absent |
+//! | `GET  /_aci-chaos/requests` | the request log |
+//! | `POST /_aci-chaos/reset` | a fresh world with the same settings |
+
+use crate::api::json;
+use crate::clock::{ClockMode, rfc3339};
+use crate::error::ArmError;
+use crate::route::segments;
+use crate::world::{LossHypothesis, World};
+use axum::body::Bytes;
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::time::Duration;
+
+/// One logged request.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoggedRequest {
+    /// Mock time.
+    pub at: String,
+    /// Method.
+    pub method: String,
+    /// Path and query.
+    pub uri: String,
+    /// Status answered.
+    pub status: u16,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Advance {
+    seconds: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FaultRequest {
+    kind: String,
+    target: String,
+    #[serde(default)]
+    hypothesis: LossHypothesis,
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ArmError> {
+    serde_json::from_slice(body).map_err(|e| ArmError::invalid_content(format!("admin request body is invalid: {e}")))
+}
+
+fn clock_mode_name(m: ClockMode) -> String {
+    match m {
+        ClockMode::Real => "real".into(),
+        ClockMode::Virtual => "virtual".into(),
+        ClockMode::Scaled(n) => format!("scaled={n}"),
+    }
+}
+
+/// Handles an admin request. `requests` is the request log; `reset` rebuilds the world.
+pub fn handle(world: &mut World, requests: &mut Vec<LoggedRequest>, method: &Method, path: &str, body: &Bytes) -> Result<Response, ArmError> {
+    let segs = segments(path);
+    let segs: Vec<&str> = segs.iter().map(String::as_str).skip(1).collect();
+    world.tick();
+    match (method, segs.as_slice()) {
+        (&Method::GET, ["info"]) => Ok(json(
+            StatusCode::OK,
+            json!({"mock": "mock-arm", "version": env!("CARGO_PKG_VERSION"), "seed": world.config.seed,
+                   "subscription": world.config.subscription, "tenant": world.config.tenant,
+                   "clock": clock_mode_name(world.clock.mode()), "now": rfc3339(world.now())}),
+        )),
+        (&Method::GET, ["clock"]) => Ok(json(StatusCode::OK, json!({"mode": clock_mode_name(world.clock.mode()), "now": rfc3339(world.now())}))),
+        (&Method::POST, ["clock", "advance"]) => {
+            let a: Advance = parse(body)?;
+            if !(a.seconds.is_finite() && a.seconds >= 0.0 && a.seconds < 1e10) {
+                return Err(ArmError::invalid_parameter(format!("seconds must be a non-negative number, got {}", a.seconds)));
+            }
+            if !world.clock.advance(Duration::from_secs_f64(a.seconds)) {
+                return Err(ArmError::new(StatusCode::CONFLICT, "RealClock", "the mock runs on the real clock; start it with --clock virtual to advance time"));
+            }
+            world.tick();
+            Ok(json(StatusCode::OK, json!({"mode": clock_mode_name(world.clock.mode()), "now": rfc3339(world.now())})))
+        }
+        (&Method::GET, ["faults"]) => Ok(json(StatusCode::OK, json!({"value": world.faults()}))),
+        (&Method::POST, ["faults"]) => {
+            let f: FaultRequest = parse(body)?;
+            match f.kind.as_str() {
+                "rehost" => Ok(json(StatusCode::OK, serde_json::to_value(world.rehost(&f.target, &f.hypothesis)?).unwrap_or_default())),
+                other => Err(ArmError::invalid_parameter(format!("unknown fault kind '{other}': expected rehost"))),
+            }
+        }
+        (&Method::GET, ["state"]) => Ok(json(StatusCode::OK, world.snapshot())),
+        (&Method::GET, ["requests"]) => Ok(json(StatusCode::OK, json!({"value": requests}))),
+        (&Method::POST, ["reset"]) => {
+            *world = World::new(world.config.clone());
+            requests.clear();
+            Ok(json(StatusCode::OK, json!({"reset": true})))
+        }
+        _ => Err(ArmError::new(StatusCode::NOT_FOUND, "NotFound", format!("no admin call {method} {path}; see the admin table in the mock-arm docs"))),
+    }
+}

@@ -1,0 +1,179 @@
+//! The ARM-facing API: request parsing, auth, api-version checks, and dispatch to handlers.
+
+pub mod containers;
+pub mod groups;
+pub mod operations;
+pub mod resources;
+
+use crate::api_version;
+use crate::error::ArmError;
+use crate::route::Route;
+use crate::world::World;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// A parsed request, as the handlers see it.
+#[derive(Debug)]
+pub struct Req {
+    /// HTTP method.
+    pub method: Method,
+    /// The routed path.
+    pub route: Route,
+    /// Query parameters (last value wins).
+    pub query: BTreeMap<String, String>,
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// Raw body.
+    pub body: Bytes,
+    /// `scheme://host[:port]` the client reached us at, for LRO URLs.
+    pub base: String,
+}
+
+impl Req {
+    /// The `api-version` query value.
+    pub fn api_version(&self) -> Option<&str> {
+        self.query.get("api-version").map(String::as_str)
+    }
+}
+
+/// Parses a query string into a map (keys compared as sent, `api-version` included).
+pub fn parse_query(q: Option<&str>) -> BTreeMap<String, String> {
+    form_urlencoded::parse(q.unwrap_or_default().as_bytes()).into_owned().collect()
+}
+
+/// A JSON response with a status.
+pub fn json(status: StatusCode, body: Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+/// An empty response with a status.
+pub fn empty(status: StatusCode) -> Response {
+    status.into_response()
+}
+
+/// Adds the headers ARM gives a long-running operation: `Azure-AsyncOperation`, `Location`
+/// and `Retry-After: 1` (the Python SDK reads `Retry-After: 0` as unset).
+pub fn with_lro_headers(mut resp: Response, base: &str, subscription: &str, location: &str, op_id: &str) -> Response {
+    let status = format!(
+        "{base}/subscriptions/{subscription}/providers/Microsoft.ContainerInstance/locations/{location}/operations/{op_id}?api-version=2018-06-01"
+    );
+    let result = format!(
+        "{base}/subscriptions/{subscription}/providers/Microsoft.ContainerInstance/locations/{location}/operationResults/{op_id}?api-version=2018-06-01"
+    );
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&status) {
+        h.insert("azure-asyncoperation", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&result) {
+        h.insert("location", v);
+    }
+    h.insert("retry-after", HeaderValue::from_static("1"));
+    resp
+}
+
+fn check_bearer(headers: &HeaderMap) -> Result<(), ArmError> {
+    let unauthorized = |msg: &str| ArmError::new(StatusCode::UNAUTHORIZED, "AuthenticationFailed", msg);
+    let Some(v) = headers.get("authorization") else {
+        return Err(unauthorized("Authentication failed. The 'Authorization' header is missing."));
+    };
+    let v = v.to_str().unwrap_or_default();
+    match v.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(()),
+        _ => Err(unauthorized("Authentication failed. The 'Authorization' header is provided in an invalid format.")),
+    }
+}
+
+fn method_not_allowed(req: &Req) -> ArmError {
+    ArmError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        format!("The requested resource does not support http method '{}'.", req.method),
+    )
+}
+
+/// Handles one ARM request against the world.
+pub fn handle(world: &mut World, req: &Req) -> Result<Response, ArmError> {
+    use Route::*;
+    // Unauthenticated discovery endpoints.
+    if let MetadataEndpoints = req.route {
+        return resources::metadata_endpoints(req);
+    }
+    check_bearer(&req.headers)?;
+    let aci = |req: &Req| api_version::check(req.api_version(), api_version::SUPPORTED, "containerGroups");
+    let rm = |req: &Req| {
+        let mut all: Vec<&str> = api_version::RESOURCE_MANAGER.to_vec();
+        all.extend_from_slice(api_version::SUPPORTED);
+        api_version::check(req.api_version(), &all, "resourceGroups")
+    };
+    world.tick();
+    match &req.route {
+        Subscriptions => {
+            rm(req)?;
+            resources::list_subscriptions(world, req)
+        }
+        Subscription(sub) => {
+            rm(req)?;
+            resources::get_subscription(world, sub)
+        }
+        ResourceGroup { subscription, resource_group } => {
+            rm(req)?;
+            match req.method {
+                Method::PUT => resources::put_resource_group(world, req, subscription, resource_group),
+                Method::GET | Method::HEAD => resources::get_resource_group(world, subscription, resource_group),
+                Method::DELETE => resources::delete_resource_group(world, subscription, resource_group),
+                _ => Err(method_not_allowed(req)),
+            }
+        }
+        GroupsInResourceGroup { subscription, resource_group } => {
+            aci(req)?;
+            if req.method != Method::GET {
+                return Err(method_not_allowed(req));
+            }
+            groups::list(world, req, subscription, Some(resource_group))
+        }
+        GroupsInSubscription { subscription } => {
+            aci(req)?;
+            if req.method != Method::GET {
+                return Err(method_not_allowed(req));
+            }
+            groups::list(world, req, subscription, None)
+        }
+        Group(gp) => {
+            aci(req)?;
+            match req.method {
+                Method::PUT => groups::put(world, req, gp),
+                Method::GET => groups::get(world, gp),
+                Method::PATCH => groups::patch(world, req, gp),
+                Method::DELETE => groups::delete(world, gp),
+                _ => Err(method_not_allowed(req)),
+            }
+        }
+        GroupAction(gp, action) => {
+            aci(req)?;
+            if req.method != Method::POST {
+                return Err(method_not_allowed(req));
+            }
+            groups::action(world, req, gp, action)
+        }
+        ContainerAction(gp, container, action) => {
+            aci(req)?;
+            containers::action(world, req, gp, container, action)
+        }
+        OperationStatus { id, .. } => {
+            aci(req)?;
+            operations::status(world, id)
+        }
+        OperationResult { id, .. } => {
+            aci(req)?;
+            operations::result(world, id)
+        }
+        LocationInfo { .. } | ProviderOperations | MetadataEndpoints | Unknown => Err(ArmError::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("No HTTP resource was found that matches the request URI '{}'.", req.base),
+        )),
+    }
+}
