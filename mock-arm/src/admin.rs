@@ -65,7 +65,13 @@ fn clock_mode_name(m: ClockMode) -> String {
 }
 
 /// Handles an admin request. `requests` is the request log; `reset` rebuilds the world.
-pub fn handle(world: &mut World, requests: &mut Vec<LoggedRequest>, method: &Method, path: &str, body: &Bytes) -> Result<Response, ArmError> {
+pub fn handle(
+    world: &mut World,
+    requests: &mut Vec<LoggedRequest>,
+    method: &Method,
+    path: &str,
+    body: &Bytes,
+) -> Result<Response, ArmError> {
     let segs = segments(path);
     let segs: Vec<&str> = segs.iter().map(String::as_str).skip(1).collect();
     world.tick();
@@ -76,14 +82,20 @@ pub fn handle(world: &mut World, requests: &mut Vec<LoggedRequest>, method: &Met
                    "subscription": world.config.subscription, "tenant": world.config.tenant,
                    "clock": clock_mode_name(world.clock.mode()), "now": rfc3339(world.now())}),
         )),
-        (&Method::GET, ["clock"]) => Ok(json(StatusCode::OK, json!({"mode": clock_mode_name(world.clock.mode()), "now": rfc3339(world.now())}))),
+        (&Method::GET, ["clock"]) => {
+            Ok(json(StatusCode::OK, json!({"mode": clock_mode_name(world.clock.mode()), "now": rfc3339(world.now())})))
+        }
         (&Method::POST, ["clock", "advance"]) => {
             let a: Advance = parse(body)?;
             if !(a.seconds.is_finite() && a.seconds >= 0.0 && a.seconds < 1e10) {
                 return Err(ArmError::invalid_parameter(format!("seconds must be a non-negative number, got {}", a.seconds)));
             }
             if !world.clock.advance(Duration::from_secs_f64(a.seconds)) {
-                return Err(ArmError::new(StatusCode::CONFLICT, "RealClock", "the mock runs on the real clock; start it with --clock virtual to advance time"));
+                return Err(ArmError::new(
+                    StatusCode::CONFLICT,
+                    "RealClock",
+                    "the mock runs on the real clock; start it with --clock virtual to advance time",
+                ));
             }
             world.tick();
             Ok(json(StatusCode::OK, json!({"mode": clock_mode_name(world.clock.mode()), "now": rfc3339(world.now())})))
@@ -103,6 +115,10 @@ pub fn handle(world: &mut World, requests: &mut Vec<LoggedRequest>, method: &Met
             requests.clear();
             Ok(json(StatusCode::OK, json!({"reset": true})))
         }
-        _ => Err(ArmError::new(StatusCode::NOT_FOUND, "NotFound", format!("no admin call {method} {path}; see the admin table in the mock-arm docs"))),
+        _ => Err(ArmError::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("no admin call {method} {path}; see the admin table in the mock-arm docs"),
+        )),
     }
 }

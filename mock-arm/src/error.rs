@@ -49,11 +49,7 @@ impl ArmError {
 
     /// `409 Conflict` while another operation runs on the same group.
     pub fn conflict_in_progress(name: &str) -> Self {
-        Self::new(
-            StatusCode::CONFLICT,
-            "Conflict",
-            format!("The container group '{name}' is still transitioning, please retry later."),
-        )
+        Self::new(StatusCode::CONFLICT, "Conflict", format!("The container group '{name}' is still transitioning, please retry later."))
     }
 
     /// The JSON body ARM sends with this error.

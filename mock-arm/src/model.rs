@@ -44,7 +44,13 @@ impl ContainerState {
 
     /// A terminated state.
     pub fn terminated(started: Option<OffsetDateTime>, t: OffsetDateTime, exit_code: i32, detail: &str) -> Self {
-        Self { state: "Terminated".into(), start_time: started, finish_time: Some(t), exit_code: Some(exit_code), detail_status: detail.into() }
+        Self {
+            state: "Terminated".into(),
+            start_time: started,
+            finish_time: Some(t),
+            exit_code: Some(exit_code),
+            detail_status: detail.into(),
+        }
     }
 
     fn view(&self) -> Value {
@@ -225,8 +231,10 @@ impl Group {
             if let Some(Value::Array(cs)) = p.get_mut("containers") {
                 for c in cs.iter_mut() {
                     let name = c.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
-                    if let (Some(rt), Some(cp)) = (self.containers.iter().find(|k| k.name == name), c.get_mut("properties")) {
-                        if let Some(cp) = cp.as_object_mut() {
+                    if let (Some(rt), Some(cp)) = (self.containers.iter().find(|k| k.name == name), c.get_mut("properties"))
+                        && let Some(cp) = cp.as_object_mut()
+                    {
+                        {
                             let mut iv = Map::new();
                             iv.insert("restartCount".into(), json!(rt.restart_count));
                             iv.insert("currentState".into(), rt.current.view());

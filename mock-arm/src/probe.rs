@@ -99,7 +99,6 @@ pub fn probe_line(profile: Profile, env: &BTreeMap<String, String>, files: &BTre
                 let path = env_value(env, SECRET_FILE_VAR).unwrap_or(DEFAULT_SECRET_FILE);
                 files.get(path).filter(|c| !c.is_empty()).cloned()
             }
-            "keyvault" => env_value(env, "ACI_CHAOS_KEYVAULT_VALUE").map(|v| v.as_bytes().to_vec()),
             _ => None,
         };
         let fp = value.map(|v| fingerprint(&v)).unwrap_or_else(|| "MISSING".into());
@@ -109,7 +108,13 @@ pub fn probe_line(profile: Profile, env: &BTreeMap<String, String>, files: &BTre
 }
 
 /// What a container prints when it starts, and the exit code if it exits at once.
-pub fn start(profile: Profile, env: &BTreeMap<String, String>, files: &BTreeMap<String, Vec<u8>>, boot: &str, host: &str) -> (Vec<String>, Option<i32>) {
+pub fn start(
+    profile: Profile,
+    env: &BTreeMap<String, String>,
+    files: &BTreeMap<String, Vec<u8>>,
+    boot: &str,
+    host: &str,
+) -> (Vec<String>, Option<i32>) {
     match profile {
         Profile::Other => (Vec::new(), None),
         Profile::Probe => (vec![probe_line(profile, env, files, boot, host)], None),

@@ -54,11 +54,11 @@ pub fn redact_properties(properties: &Value) -> Value {
 }
 
 fn redact_env(e: &mut Value) {
-    if let Some(o) = e.as_object_mut() {
-        if o.contains_key("secureValue") {
-            o.remove("secureValue");
-            o.remove("value");
-        }
+    if let Some(o) = e.as_object_mut()
+        && o.contains_key("secureValue")
+    {
+        o.remove("secureValue");
+        o.remove("value");
     }
 }
 
@@ -66,10 +66,10 @@ fn redact_env(e: &mut Value) {
 pub fn secret_values(properties: &Value) -> Vec<String> {
     let mut out = Vec::new();
     let mut push = |v: Option<&Value>| {
-        if let Some(Value::String(s)) = v {
-            if !s.is_empty() {
-                out.push(s.clone());
-            }
+        if let Some(Value::String(s)) = v
+            && !s.is_empty()
+        {
+            out.push(s.clone());
         }
     };
     for key in ["containers", "initContainers"] {

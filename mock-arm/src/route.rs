@@ -64,12 +64,13 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push(h * 16 + l);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push(h * 16 + l);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -103,11 +104,17 @@ pub fn route(path: &str) -> Route {
                 Route::Unknown
             }
         }
-        [subs, _sub, p, ns, locs, loc, what] if eq(subs, "subscriptions") && eq(p, "providers") && eq(ns, PROVIDER) && eq(locs, "locations") => {
+        [subs, _sub, p, ns, locs, loc, what]
+            if eq(subs, "subscriptions") && eq(p, "providers") && eq(ns, PROVIDER) && eq(locs, "locations") =>
+        {
             Route::LocationInfo { location: loc.to_string(), what: what.to_ascii_lowercase() }
         }
         [subs, sub, rgs, rg, p, ns, cgs, rest @ ..]
-            if eq(subs, "subscriptions") && eq(rgs, "resourcegroups") && eq(p, "providers") && eq(ns, PROVIDER) && eq(cgs, "containergroups") =>
+            if eq(subs, "subscriptions")
+                && eq(rgs, "resourcegroups")
+                && eq(p, "providers")
+                && eq(ns, PROVIDER)
+                && eq(cgs, "containergroups") =>
         {
             let gp = |name: &str| GroupPath { subscription: sub.to_string(), resource_group: rg.to_string(), name: name.to_string() };
             match rest {
@@ -149,7 +156,10 @@ mod tests {
             Route::OperationStatus { location: "eastus".into(), id: "abc".into() }
         );
         assert_eq!(route("/nothing/here"), Route::Unknown);
-        assert_eq!(route("/subscriptions/s/resourceGroups/my%20rg"), Route::ResourceGroup { subscription: "s".into(), resource_group: "my rg".into() });
+        assert_eq!(
+            route("/subscriptions/s/resourceGroups/my%20rg"),
+            Route::ResourceGroup { subscription: "s".into(), resource_group: "my rg".into() }
+        );
     }
 
     #[test]

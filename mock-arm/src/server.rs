@@ -1,18 +1,18 @@
 //! The HTTP server: one handler that routes every request, so paths match case-insensitively
 //! and every answer, errors included, has ARM's shape.
 
+use crate::ADMIN_PREFIX;
 use crate::admin::{self, LoggedRequest};
 use crate::api::{self, Req};
 use crate::clock::{ClockMode, rfc3339};
 use crate::error::MockError;
 use crate::route::route;
 use crate::world::{Timings, World, WorldConfig};
-use crate::ADMIN_PREFIX;
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
@@ -109,7 +109,8 @@ async fn dispatch(State(app): State<AppState>, method: Method, uri: Uri, headers
 impl MockServer {
     /// Binds and starts serving in the background.
     pub async fn start(config: MockConfig) -> Result<Self, MockError> {
-        let listener = TcpListener::bind(config.listen).await.map_err(|source| MockError::Bind { addr: config.listen.to_string(), source })?;
+        let listener =
+            TcpListener::bind(config.listen).await.map_err(|source| MockError::Bind { addr: config.listen.to_string(), source })?;
         let addr = listener.local_addr()?;
         let world = World::new(WorldConfig {
             seed: config.seed,

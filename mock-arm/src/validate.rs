@@ -12,9 +12,8 @@ pub fn parse_body(body: &[u8]) -> Result<Value, ArmError> {
     if body.is_empty() {
         return Err(ArmError::invalid_content("The request content was invalid and could not be deserialized: the body is empty."));
     }
-    let v: Value = serde_json::from_slice(body).map_err(|e| {
-        ArmError::invalid_content(format!("The request content was invalid and could not be deserialized: '{e}'."))
-    })?;
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| ArmError::invalid_content(format!("The request content was invalid and could not be deserialized: '{e}'.")))?;
     if !v.is_object() {
         return Err(ArmError::invalid_content("The request content was invalid and could not be deserialized: expected a JSON object."));
     }
@@ -111,7 +110,9 @@ pub fn container_group(name: &str, body: &Value) -> Result<(), ArmError> {
     };
     let os = string_at(props, "osType", "properties.osType")?;
     if os != "Linux" && os != "Windows" {
-        return Err(ArmError::invalid_parameter(format!("The value '{os}' of 'properties.osType' is invalid: expected 'Linux' or 'Windows'.")));
+        return Err(ArmError::invalid_parameter(format!(
+            "The value '{os}' of 'properties.osType' is invalid: expected 'Linux' or 'Windows'."
+        )));
     }
     if let Some(p) = props.get("restartPolicy").filter(|v| !v.is_null()) {
         match p.as_str() {
@@ -188,7 +189,9 @@ pub fn container_group(name: &str, body: &Value) -> Result<(), ArmError> {
                 return Err(ArmError::new(
                     StatusCode::BAD_REQUEST,
                     "InvalidVolumeMount",
-                    format!("The volume mount '{vname}' in container '{cname}' of container group '{name}' refers to a volume that is not defined in 'properties.volumes'."),
+                    format!(
+                        "The volume mount '{vname}' in container '{cname}' of container group '{name}' refers to a volume that is not defined in 'properties.volumes'."
+                    ),
                 ));
             }
         }

@@ -4,7 +4,9 @@
 
 use crate::clock::{Clock, ClockMode, rfc3339};
 use crate::error::ArmError;
-use crate::model::{Container, ContainerState, Event, Group, OutputLine, Pending, PendingKind, Placement, ResourceGroup, normalize_location, push_event};
+use crate::model::{
+    Container, ContainerState, Event, Group, OutputLine, Pending, PendingKind, Placement, ResourceGroup, normalize_location, push_event,
+};
 use crate::probe::{self, Profile};
 use axum::http::StatusCode;
 use base64::Engine;
@@ -31,7 +33,12 @@ pub struct Timings {
 
 impl Default for Timings {
     fn default() -> Self {
-        Self { provision: Duration::from_secs(3), update: Duration::from_secs(2), restart: Duration::from_secs(2), start: Duration::from_secs(3) }
+        Self {
+            provision: Duration::from_secs(3),
+            update: Duration::from_secs(2),
+            restart: Duration::from_secs(2),
+            start: Duration::from_secs(3),
+        }
     }
 }
 
@@ -188,7 +195,8 @@ impl World {
     /// Applies every transition due by now: finished operations, crash-loop restarts.
     pub fn tick(&mut self) {
         let now = self.now();
-        let due: Vec<String> = self.groups.iter().filter(|(_, g)| g.pending.as_ref().is_some_and(|p| p.due <= now)).map(|(k, _)| k.clone()).collect();
+        let due: Vec<String> =
+            self.groups.iter().filter(|(_, g)| g.pending.as_ref().is_some_and(|p| p.due <= now)).map(|(k, _)| k.clone()).collect();
         for k in due {
             self.complete_pending(&k);
         }
@@ -247,7 +255,8 @@ impl World {
         let g = self.groups.get_mut(k).expect("group exists");
         g.pending = Some(Pending { op_id: op_id.clone(), kind, due: now + took });
         let group_id = g.id();
-        self.operations.insert(op_id.clone(), Operation { group_key: k.to_string(), group_id, status: "Pending".into(), start: now, end: None });
+        self.operations
+            .insert(op_id.clone(), Operation { group_key: k.to_string(), group_id, status: "Pending".into(), start: now, end: None });
         op_id
     }
 
@@ -318,7 +327,11 @@ impl World {
         self.require_resource_group(sub, rg)?;
         let k = Self::group_key(sub, rg, name);
         let location = normalize_location(body["location"].as_str().unwrap_or_default());
-        let zones: Vec<String> = body.get("zones").and_then(Value::as_array).map(|z| z.iter().filter_map(|v| v.as_str().map(String::from)).collect()).unwrap_or_default();
+        let zones: Vec<String> = body
+            .get("zones")
+            .and_then(Value::as_array)
+            .map(|z| z.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .unwrap_or_default();
         let properties = body["properties"].clone();
         if let Some(existing) = self.groups.get(&k) {
             if existing.pending.is_some() {
@@ -362,17 +375,21 @@ impl World {
         match body.get("tags") {
             Some(t @ Value::Object(_)) => g.tags = t.clone(),
             Some(Value::Null) | None => {}
-            Some(_) => return Err(ArmError::invalid_content("The request content was invalid: the property 'tags' has the wrong type: expected an object of strings.")),
+            Some(_) => {
+                return Err(ArmError::invalid_content(
+                    "The request content was invalid: the property 'tags' has the wrong type: expected an object of strings.",
+                ));
+            }
         }
         Ok(g.view(true))
     }
 
     fn remove_group(&mut self, k: &str) -> Option<Group> {
         let g = self.groups.remove(k)?;
-        if let Some(p) = &g.pending {
-            if let Some(op) = self.operations.get_mut(&p.op_id) {
-                op.status = "Canceled".into();
-            }
+        if let Some(p) = &g.pending
+            && let Some(op) = self.operations.get_mut(&p.op_id)
+        {
+            op.status = "Canceled".into();
         }
         Some(g)
     }
@@ -402,7 +419,11 @@ impl World {
             return Err(ArmError::conflict_in_progress(name));
         }
         if g.placement.is_none() {
-            return Err(ArmError::new(StatusCode::CONFLICT, "ContainerGroupStopped", format!("The container group '{name}' is stopped; start it before restarting.")));
+            return Err(ArmError::new(
+                StatusCode::CONFLICT,
+                "ContainerGroupStopped",
+                format!("The container group '{name}' is stopped; start it before restarting."),
+            ));
         }
         g.provisioning_state = "Updating".into();
         let took = self.config.timings.restart;
@@ -446,14 +467,29 @@ impl World {
     }
 
     /// A container's logs as ACI returns them: the current run's output, `tail` lines at most.
-    pub fn logs(&self, sub: &str, rg: &str, name: &str, container: &str, tail: Option<usize>, timestamps: bool) -> Result<String, ArmError> {
+    pub fn logs(
+        &self,
+        sub: &str,
+        rg: &str,
+        name: &str,
+        container: &str,
+        tail: Option<usize>,
+        timestamps: bool,
+    ) -> Result<String, ArmError> {
         let g = self.group(sub, rg, name)?;
         let c = g.containers.iter().find(|c| c.name.eq_ignore_ascii_case(container)).ok_or_else(|| {
-            ArmError::new(StatusCode::NOT_FOUND, "ContainerNotFound", format!("The container '{container}' does not exist in container group '{name}'."))
+            ArmError::new(
+                StatusCode::NOT_FOUND,
+                "ContainerNotFound",
+                format!("The container '{container}' does not exist in container group '{name}'."),
+            )
         })?;
         let mut lines: Vec<OutputLine> = c.output.clone();
-        if let (Some(started), Some(pl)) = (c.run_started, &g.placement) {
-            if c.profile != Profile::Other && c.current.state == "Running" {
+        if let (Some(started), Some(pl)) = (c.run_started, &g.placement)
+            && c.profile != Profile::Other
+            && c.current.state == "Running"
+        {
+            {
                 let every = probe::heartbeat_seconds(&c.env);
                 let elapsed = (self.now() - started).whole_seconds().max(0) as u64;
                 let beats = elapsed / every;
@@ -482,7 +518,11 @@ impl World {
     /// An operation status document, or `None` for an unknown id.
     pub fn operation_status(&self, id: &str) -> Option<Value> {
         let op = self.operations.get(id)?;
-        let events = self.groups.get(&op.group_key).map(|g| g.containers.iter().flat_map(|c| c.events.iter()).cloned().collect::<Vec<Event>>()).unwrap_or_default();
+        let events = self
+            .groups
+            .get(&op.group_key)
+            .map(|g| g.containers.iter().flat_map(|c| c.events.iter()).cloned().collect::<Vec<Event>>())
+            .unwrap_or_default();
         let mut doc = json!({
             "id": op.group_id,
             "status": op.status,
@@ -509,24 +549,34 @@ impl World {
     pub fn rehost(&mut self, group_id: &str, hypothesis: &LossHypothesis) -> Result<FaultRecord, ArmError> {
         for ch in hypothesis.keys() {
             if !CHANNELS.contains(&ch.as_str()) {
-                return Err(ArmError::invalid_parameter(format!("unknown secret channel '{ch}' in the hypothesis: expected one of {}", CHANNELS.join(", "))));
+                return Err(ArmError::invalid_parameter(format!(
+                    "unknown secret channel '{ch}' in the hypothesis: expected one of {}",
+                    CHANNELS.join(", ")
+                )));
             }
         }
         for f in hypothesis.values() {
-            if let Fate::Probability(p) = f {
-                if !(0.0..=1.0).contains(p) {
-                    return Err(ArmError::invalid_parameter(format!("loss probability {p} is out of range: expected 0 to 1")));
-                }
+            if let Fate::Probability(p) = f
+                && !(0.0..=1.0).contains(p)
+            {
+                return Err(ArmError::invalid_parameter(format!("loss probability {p} is out of range: expected 0 to 1")));
             }
         }
         let k = self.key_of_id(group_id)?;
         let now = self.now();
         let (zones, from) = {
             let g = &self.groups[&k];
-            (vec![g.placement.as_ref().map(|p| p.zone.clone()).or_else(|| g.zones.first().cloned()).unwrap_or_else(|| "1".into())], g.placement.clone())
+            (
+                vec![g.placement.as_ref().map(|p| p.zone.clone()).or_else(|| g.zones.first().cloned()).unwrap_or_else(|| "1".into())],
+                g.placement.clone(),
+            )
         };
         let Some(from) = from else {
-            return Err(ArmError::new(StatusCode::CONFLICT, "ContainerGroupNotRunning", format!("'{group_id}' has no placement (stopped or still deploying): nothing to rehost.")));
+            return Err(ArmError::new(
+                StatusCode::CONFLICT,
+                "ContainerGroupNotRunning",
+                format!("'{group_id}' has no placement (stopped or still deploying): nothing to rehost."),
+            ));
         };
         let mut outcome = BTreeMap::new();
         let mut lost = BTreeMap::new();
@@ -628,7 +678,9 @@ fn check_update(g: &Group, location: &str, zones: &[String], new: &Value) -> Res
     for oc in old.get("containers").and_then(Value::as_array).into_iter().flatten() {
         let name = oc.get("name");
         if let Some(nc) = new.get("containers").and_then(Value::as_array).and_then(|cs| cs.iter().find(|c| c.get("name") == name)) {
-            for p in ["/properties/resources/requests/cpu", "/properties/resources/requests/memoryInGB", "/properties/resources/requests/gpu"] {
+            for p in
+                ["/properties/resources/requests/cpu", "/properties/resources/requests/memoryInGB", "/properties/resources/requests/gpu"]
+            {
                 if s(oc, p) != s(nc, p) {
                     return refuse("resource requests (CPU/memory/GPU)", s(oc, p), s(nc, p));
                 }
@@ -639,7 +691,11 @@ fn check_update(g: &Group, location: &str, zones: &[String], new: &Value) -> Res
 }
 
 /// The environment and files a container's spec gives it, less the channels a fault lost.
-fn runtime_from_spec(spec: &Value, volumes: &[Value], lost: &BTreeMap<String, bool>) -> (BTreeMap<String, String>, BTreeMap<String, Vec<u8>>) {
+fn runtime_from_spec(
+    spec: &Value,
+    volumes: &[Value],
+    lost: &BTreeMap<String, bool>,
+) -> (BTreeMap<String, String>, BTreeMap<String, Vec<u8>>) {
     let is_lost = |ch: &str| lost.get(ch).copied().unwrap_or(false);
     let mut env = BTreeMap::new();
     for e in spec.pointer("/properties/environmentVariables").and_then(Value::as_array).into_iter().flatten() {
@@ -652,17 +708,19 @@ fn runtime_from_spec(spec: &Value, volumes: &[Value], lost: &BTreeMap<String, bo
         // A lost value leaves the variable empty, as the field saw (`AZP_TOKEN` empty).
         let kept_config = channel == "plain-env" && name.starts_with("ACI_CHAOS_") && name != probe::PLAIN_VAR;
         let v = if is_lost(channel) && !kept_config { String::new() } else { value.to_string() };
-        if name == "ACI_CHAOS_KEYVAULT_SECRET_URI" {
-            // Simulated Key Vault fetch at start through the managed identity.
-            let fetched = if is_lost("keyvault") { String::new() } else { value.to_string() };
-            env.insert("ACI_CHAOS_KEYVAULT_VALUE".to_string(), fetched);
-        }
         env.insert(name.to_string(), v);
     }
     let mut files = BTreeMap::new();
     for m in spec.pointer("/properties/volumeMounts").and_then(Value::as_array).into_iter().flatten() {
-        let (Some(vname), Some(path)) = (m.get("name").and_then(Value::as_str), m.get("mountPath").and_then(Value::as_str)) else { continue };
-        let Some(secret) = volumes.iter().find(|v| v.get("name").and_then(Value::as_str) == Some(vname)).and_then(|v| v.get("secret")).and_then(Value::as_object) else {
+        let (Some(vname), Some(path)) = (m.get("name").and_then(Value::as_str), m.get("mountPath").and_then(Value::as_str)) else {
+            continue;
+        };
+        let Some(secret) = volumes
+            .iter()
+            .find(|v| v.get("name").and_then(Value::as_str) == Some(vname))
+            .and_then(|v| v.get("secret"))
+            .and_then(Value::as_object)
+        else {
             continue;
         };
         for (file, b64) in secret {
@@ -769,7 +827,13 @@ mod tests {
     use crate::redact::secret_values;
 
     fn world() -> World {
-        World::new(WorldConfig { seed: 7, clock: ClockMode::Virtual, subscription: "sub".into(), tenant: "t".into(), timings: Timings::default() })
+        World::new(WorldConfig {
+            seed: 7,
+            clock: ClockMode::Virtual,
+            subscription: "sub".into(),
+            tenant: "t".into(),
+            timings: Timings::default(),
+        })
     }
 
     fn body(secure: &str) -> Value {

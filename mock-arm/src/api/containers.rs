@@ -26,7 +26,10 @@ pub fn action(world: &mut World, req: &Req, gp: &GroupPath, container: &str, act
 fn logs(world: &World, req: &Req, gp: &GroupPath, container: &str) -> Result<Response, ArmError> {
     let tail = match req.query.get("tail") {
         None => None,
-        Some(t) => Some(t.parse::<usize>().map_err(|_| ArmError::invalid_parameter(format!("The value '{t}' of 'tail' is invalid: expected a whole number.")))?),
+        Some(t) => Some(
+            t.parse::<usize>()
+                .map_err(|_| ArmError::invalid_parameter(format!("The value '{t}' of 'tail' is invalid: expected a whole number.")))?,
+        ),
     };
     let timestamps = match req.query.get("timestamps").map(|s| s.to_ascii_lowercase()) {
         None => false,

@@ -1,0 +1,89 @@
+//! Container-group and resource-group calls.
+
+use super::{ArmClient, ArmResponse, lro::DEFAULT_LRO_TIMEOUT};
+use crate::error::HarnessError;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// The address of one container group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRef {
+    /// Subscription id.
+    pub subscription: String,
+    /// Resource group.
+    pub resource_group: String,
+    /// Group name.
+    pub name: String,
+}
+
+impl GroupRef {
+    /// The ARM resource id.
+    pub fn id(&self) -> String {
+        format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ContainerInstance/containerGroups/{}",
+            self.subscription, self.resource_group, self.name
+        )
+    }
+}
+
+impl ArmClient {
+    fn group_path(&self, g: &GroupRef, suffix: &str) -> String {
+        format!("{}{suffix}?api-version={}", g.id(), self.api_version())
+    }
+
+    /// Creates the resource group if it is missing. Returns true when this call created it.
+    pub async fn ensure_resource_group(&self, subscription: &str, rg: &str, location: &str, tags: &Value) -> Result<bool, HarnessError> {
+        let path = format!("/subscriptions/{subscription}/resourceGroups/{rg}?api-version=2021-04-01");
+        match self.call(Method::GET, &path, None).await {
+            Ok(_) => Ok(false),
+            Err(HarnessError::Arm { status: 404, .. }) => {
+                self.call(Method::PUT, &path, Some(&json!({"location": location, "tags": tags}))).await?;
+                Ok(true)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes a resource group (and everything in it).
+    pub async fn delete_resource_group(&self, subscription: &str, rg: &str) -> Result<(), HarnessError> {
+        let path = format!("/subscriptions/{subscription}/resourceGroups/{rg}?api-version=2021-04-01");
+        let r = self.call(Method::DELETE, &path, None).await?;
+        self.wait_lro(&r, &path, DEFAULT_LRO_TIMEOUT).await.map(|_| ())
+    }
+
+    /// `PUT`s a group and waits for the deployment to finish.
+    pub async fn put_group(&self, g: &GroupRef, body: &Value) -> Result<ArmResponse, HarnessError> {
+        let r = self.call(Method::PUT, &self.group_path(g, ""), Some(body)).await?;
+        self.wait_lro(&r, &g.id(), DEFAULT_LRO_TIMEOUT).await?;
+        Ok(r)
+    }
+
+    /// `GET`s a group with its instance view.
+    pub async fn get_group(&self, g: &GroupRef) -> Result<Value, HarnessError> {
+        Ok(self.call(Method::GET, &self.group_path(g, ""), None).await?.body)
+    }
+
+    /// Deletes a group (a missing group is fine).
+    pub async fn delete_group(&self, g: &GroupRef) -> Result<(), HarnessError> {
+        let r = self.call(Method::DELETE, &self.group_path(g, ""), None).await?;
+        self.wait_lro(&r, &g.id(), DEFAULT_LRO_TIMEOUT).await.map(|_| ())
+    }
+
+    /// `restart`, `stop` or `start`, waiting for any operation it starts.
+    pub async fn group_action(&self, g: &GroupRef, action: &str) -> Result<ArmResponse, HarnessError> {
+        let r = self.call(Method::POST, &self.group_path(g, &format!("/{action}")), None).await?;
+        self.wait_lro(&r, &format!("{} {action}", g.id()), DEFAULT_LRO_TIMEOUT).await?;
+        Ok(r)
+    }
+
+    /// A container's logs (`tail` newest lines).
+    pub async fn logs(&self, g: &GroupRef, container: &str, tail: usize) -> Result<String, HarnessError> {
+        let path = format!("{}/containers/{container}/logs?api-version={}&tail={tail}", g.id(), self.api_version());
+        let r = self.call(Method::GET, &path, None).await?;
+        r.body
+            .get("content")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .ok_or_else(|| HarnessError::Protocol(format!("logs of {container}: no `content` in the answer")))
+    }
+}

@@ -1,0 +1,62 @@
+//! The harness's sense of time. On Azure, real time; on the mock, sleeping advances the mock's
+//! virtual clock, so waits and soaks cost no wall time and the same seed gives the same evidence.
+
+use crate::error::HarnessError;
+use crate::mock_admin::MockAdmin;
+use async_trait::async_trait;
+use std::sync::Mutex;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// A clock the runner waits on.
+#[async_trait]
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// The target's current time, as last known.
+    fn now(&self) -> OffsetDateTime;
+    /// Waits for `d` of the target's time.
+    async fn sleep(&self, d: Duration) -> Result<(), HarnessError>;
+}
+
+/// Wall-clock time.
+#[derive(Debug, Default)]
+pub struct RealClock;
+
+#[async_trait]
+impl Clock for RealClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+
+    async fn sleep(&self, d: Duration) -> Result<(), HarnessError> {
+        tokio::time::sleep(d).await;
+        Ok(())
+    }
+}
+
+/// The mock's virtual clock: `sleep` advances it through the admin API.
+#[derive(Debug)]
+pub struct MockClock {
+    admin: MockAdmin,
+    now: Mutex<OffsetDateTime>,
+}
+
+impl MockClock {
+    /// A clock on a mock that runs `--clock virtual`; reads its current time.
+    pub async fn new(admin: MockAdmin) -> Result<Self, HarnessError> {
+        let now = admin.clock_now().await?;
+        Ok(Self { admin, now: Mutex::new(now) })
+    }
+}
+
+#[async_trait]
+impl Clock for MockClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.now.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn sleep(&self, d: Duration) -> Result<(), HarnessError> {
+        let now = self.admin.advance(d).await?;
+        *self.now.lock().unwrap_or_else(|p| p.into_inner()) = now;
+        Ok(())
+    }
+}

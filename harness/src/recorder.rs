@@ -1,0 +1,54 @@
+//! The run's history: every ARM call, step, check and fault, stamped with target and wall time.
+
+use crate::clock::Clock;
+use crate::error::HarnessError;
+use aci_chaos_reports::{HistoryLine, HistoryWriter, Phase, Record};
+use std::sync::{Arc, Mutex};
+
+struct Inner {
+    writer: Option<HistoryWriter>,
+    seq: u64,
+    lines: Vec<HistoryLine>,
+}
+
+/// Appends to `history.jsonl` (and keeps the lines in memory for the reports).
+#[derive(Clone)]
+pub struct Recorder {
+    inner: Arc<Mutex<Inner>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder").finish_non_exhaustive()
+    }
+}
+
+impl Recorder {
+    /// A recorder writing to `writer` (or only to memory when `None`).
+    pub fn new(writer: Option<HistoryWriter>, clock: Arc<dyn Clock>) -> Self {
+        Self { inner: Arc::new(Mutex::new(Inner { writer, seq: 0, lines: Vec::new() })), clock }
+    }
+
+    /// Records one line.
+    pub fn record(&self, phase: Phase, record: Record) -> Result<(), HarnessError> {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.seq += 1;
+        let line = HistoryLine { seq: g.seq, phase, time: crate::rfc3339(self.clock.now()), wall: crate::wall_now(), record };
+        if let Some(w) = g.writer.as_mut() {
+            w.append(&line)?;
+        }
+        g.lines.push(line);
+        Ok(())
+    }
+
+    /// Every line recorded so far.
+    pub fn lines(&self) -> Vec<HistoryLine> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).lines.clone()
+    }
+
+    /// The clock lines are stamped with.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+}

@@ -1,0 +1,83 @@
+//! The command line. Flag names are a contract: scripts written against them keep working.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Evidence of whether secrets survive in Azure Container Instances.
+#[derive(Debug, Parser)]
+#[command(name = "aci-chaos", version, about, long_about = None)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug; or set ACI_CHAOS_LOG).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run suites and write evidence (history.jsonl, evidence.csv, report.md).
+    Run(RunArgs),
+    /// The mock ARM server.
+    Mock {
+        #[command(subcommand)]
+        command: MockCommand,
+    },
+}
+
+/// What `--fail-on` can make a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Exit 1 when any secret was lost.
+    Lost,
+    /// Exit 1 when any check was unknown (or lost).
+    Unknown,
+}
+
+/// `aci-chaos run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Suite files (default: scenarios/default.toml).
+    pub suites: Vec<PathBuf>,
+    /// `mock` (an embedded mock, the default), `azure`, or the URL of a running mock.
+    #[arg(long, default_value = "mock")]
+    pub target: String,
+    /// Seed of every random choice (default: a random one, printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Output folder (default: out/<run id>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Scenario iterations run at once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+    /// Location (region) to deploy to.
+    #[arg(short = 'l', long, default_value = "eastus")]
+    pub location: String,
+    /// Make findings fail the run (exit 1): `lost`, or `unknown` (which includes lost).
+    #[arg(long)]
+    pub fail_on: Option<FailOn>,
+}
+
+/// `aci-chaos mock …`.
+#[derive(Debug, Subcommand)]
+pub enum MockCommand {
+    /// Serve the mock ARM until interrupted.
+    Serve(ServeArgs),
+}
+
+/// `aci-chaos mock serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (loopback; port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// `real`, `virtual` (moves only when advanced) or `scaled=N`.
+    #[arg(long, default_value = "real")]
+    pub clock: String,
+}

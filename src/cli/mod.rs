@@ -1,0 +1,77 @@
+//! The command line: argument parsing, the `run` and `mock` commands, progress and exit codes.
+
+mod args;
+mod mock;
+mod progress;
+mod run;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+/// A failure with the exit code it maps to: 2 for bad usage or input, 1 for anything else.
+#[derive(Debug)]
+pub struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl Failure {
+    /// Bad usage or bad input (exit code 2).
+    pub fn usage(error: impl Into<anyhow::Error>) -> Self {
+        Self { code: 2, error: error.into() }
+    }
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        let error: anyhow::Error = e.into();
+        let code = match error.downcast_ref::<aci_chaos_harness::HarnessError>() {
+            Some(h) if h.is_usage() => 2,
+            _ => 1,
+        };
+        Self { code, error }
+    }
+}
+
+/// Runs the CLI and maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let args = match args::Cli::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    init_tracing(args.verbose);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let outcome = rt.block_on(async {
+        match args.command {
+            args::Command::Run(r) => run::run(r).await,
+            args::Command::Mock { command: args::MockCommand::Serve(s) } => mock::serve(s).await,
+        }
+    });
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprintln!("error: {:#}", f.error);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ACI_CHAOS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},hyper=warn,reqwest=warn")));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

@@ -1,0 +1,234 @@
+//! `aci-chaos run`: resolve the target, run the suites, write the evidence, print the summary.
+
+use super::Failure;
+use super::args::{FailOn, RunArgs};
+use super::progress::Bar;
+use aci_chaos_harness::arm::retry::RetryPolicy;
+use aci_chaos_harness::arm::{ArmClient, DEFAULT_API_VERSION};
+use aci_chaos_harness::auth::StaticTokenCredential;
+use aci_chaos_harness::clock::{Clock, MockClock, RealClock};
+use aci_chaos_harness::mock_admin::MockAdmin;
+use aci_chaos_harness::recorder::Recorder;
+use aci_chaos_harness::runner::{RunConfig, Runner};
+use aci_chaos_harness::secret::SecretSource;
+use aci_chaos_harness::suite::Suite;
+use aci_chaos_reports::{Evidence, HistoryWriter, Phase, Record, RunEnd, RunMeta, csv_out, markdown};
+use anyhow::{Context, anyhow};
+use mock_arm::{ClockMode, MockConfig, MockServer};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The suite `run` uses when none is named.
+pub const DEFAULT_SUITE: &str = "scenarios/default.toml";
+const EMBEDDED_DEFAULT: &str = include_str!("../../scenarios/default.toml");
+
+/// The run id of an embedded-mock run: derived from the seed, so the same seed gives the same
+/// group names and the same evidence.
+pub fn seeded_run_id(seed: u64) -> String {
+    hex_prefix(&Sha256::digest(format!("aci-chaos run {seed}").as_bytes()), 6)
+}
+
+fn hex_prefix(bytes: &[u8], n: usize) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()[..n].to_string()
+}
+
+fn load_suites(paths: &[PathBuf]) -> Result<(Vec<Suite>, Vec<String>), Failure> {
+    if paths.is_empty() {
+        let p = Path::new(DEFAULT_SUITE);
+        let suite =
+            if p.exists() { Suite::load(p) } else { Suite::parse(Path::new("(built-in) scenarios/default.toml"), EMBEDDED_DEFAULT) };
+        return Ok((vec![suite.map_err(Failure::usage)?], vec![DEFAULT_SUITE.into()]));
+    }
+    let mut suites = Vec::new();
+    for p in paths {
+        suites.push(Suite::load(p).map_err(Failure::usage)?);
+    }
+    Ok((suites, paths.iter().map(|p| p.display().to_string()).collect()))
+}
+
+/// Picks an output folder that does not exist yet, so nothing the user had is overwritten.
+fn out_dir(requested: Option<&PathBuf>, run_id: &str) -> Result<PathBuf, Failure> {
+    let base = requested.cloned().unwrap_or_else(|| PathBuf::from("out").join(run_id));
+    let mut dir = base.clone();
+    let mut n = 2;
+    while dir.exists() && std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        dir = PathBuf::from(format!("{}-{n}", base.display()));
+        n += 1;
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the output folder {}", dir.display()))?;
+    Ok(dir)
+}
+
+struct Target {
+    label: String,
+    endpoint: String,
+    mock: Option<MockAdmin>,
+    subscription: String,
+    clock: Arc<dyn Clock>,
+    _server: Option<MockServer>,
+}
+
+async fn resolve_target(args: &RunArgs, seed: u64, http: &reqwest::Client) -> Result<Target, Failure> {
+    match args.target.as_str() {
+        "azure" => Err(Failure::usage(anyhow!(
+            "--target azure needs real-subscription support (azure_identity auth, safety rails, cleanup), which this build does not have yet; use --target mock or the URL of a running mock"
+        ))),
+        "mock" => {
+            let server = MockServer::start(MockConfig { seed, clock: ClockMode::Virtual, ..MockConfig::default() })
+                .await
+                .context("cannot start the embedded mock")?;
+            let endpoint = server.base_url();
+            let admin = MockAdmin::new(http.clone(), &endpoint);
+            let info = admin.info().await?.ok_or_else(|| anyhow!("the embedded mock did not answer its admin plane"))?;
+            let clock: Arc<dyn Clock> = Arc::new(MockClock::new(admin.clone()).await?);
+            Ok(Target {
+                label: "mock (embedded, virtual clock)".into(),
+                endpoint,
+                mock: Some(admin),
+                subscription: info.subscription,
+                clock,
+                _server: Some(server),
+            })
+        }
+        url => {
+            let parsed = url::Url::parse(url)
+                .map_err(|e| Failure::usage(anyhow!("--target {url}: expected mock, azure or an http(s) URL ({e})")))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(Failure::usage(anyhow!("--target {url}: expected an http or https URL")));
+            }
+            let endpoint = url.trim_end_matches('/').to_string();
+            let admin = MockAdmin::new(http.clone(), &endpoint);
+            let info = admin.info().await.with_context(|| format!("cannot reach {endpoint}"))?.ok_or_else(|| {
+                Failure::usage(anyhow!(
+                    "{endpoint} is not an aci-chaos mock (no {}/info); real ARM is --target azure",
+                    aci_chaos_harness::mock_admin::ADMIN_PREFIX
+                ))
+            })?;
+            let clock: Arc<dyn Clock> =
+                if info.clock == "virtual" { Arc::new(MockClock::new(admin.clone()).await?) } else { Arc::new(RealClock) };
+            Ok(Target {
+                label: format!("mock at {endpoint} ({} clock)", info.clock),
+                endpoint,
+                mock: Some(admin),
+                subscription: info.subscription,
+                clock,
+                _server: None,
+            })
+        }
+    }
+}
+
+/// Runs the suites; returns the exit code.
+pub async fn run(args: RunArgs) -> Result<u8, Failure> {
+    let (suites, suite_names) = load_suites(&args.suites)?;
+    let seed = args.seed.unwrap_or_else(rand_seed);
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().context("cannot build the HTTP client")?;
+    let target = resolve_target(&args, seed, &http).await?;
+    let embedded = args.target == "mock";
+    let run_id = if embedded { seeded_run_id(seed) } else { hex_prefix(&rand_seed().to_be_bytes(), 6) };
+    let dir = out_dir(args.out.as_ref(), &run_id)?;
+    let history = HistoryWriter::create(&dir.join("history.jsonl"))?;
+    let recorder = Recorder::new(Some(history), target.clock.clone());
+
+    let mut reproduce = format!("aci-chaos run {}", suite_names.join(" "));
+    if !embedded {
+        reproduce.push_str(&format!(" --target {}", args.target));
+    }
+    reproduce.push_str(&format!(" --seed {seed}"));
+    let meta = RunMeta {
+        run_id: run_id.clone(),
+        target: target.label.clone(),
+        endpoint: if embedded { "embedded".into() } else { target.endpoint.clone() },
+        region: args.location.clone(),
+        api_version: DEFAULT_API_VERSION.into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        git_commit: Some(env!("ACI_CHAOS_GIT_COMMIT")).filter(|c| !c.is_empty()).map(String::from),
+        seed,
+        suites: suites.iter().map(|s| s.name.clone()).collect(),
+        started: aci_chaos_harness::wall_now(),
+        reproduce,
+    };
+    recorder.record(Phase::Info, Record::RunStarted(meta))?;
+    eprintln!("aci-chaos run {run_id}: {} against {} (seed {seed})", suite_names.join(", "), target.label);
+
+    let base = url::Url::parse(&format!("{}/", target.endpoint)).context("bad target URL")?;
+    let credential = Arc::new(StaticTokenCredential::new("aci-chaos-mock-token"));
+    let client =
+        ArmClient::new(http, base, credential, DEFAULT_API_VERSION, target.clock.clone(), recorder.clone(), RetryPolicy::default());
+    let cfg = RunConfig {
+        run_id: run_id.clone(),
+        subscription: target.subscription.clone(),
+        resource_group: format!("acc-{run_id}"),
+        location: args.location.clone(),
+        secrets: if target.mock.is_some() { SecretSource::Seeded(seed) } else { SecretSource::Os },
+        parallel: args.parallel as usize,
+        settle_timeout: Duration::from_secs(600),
+        log_tail: 50,
+    };
+    let cancel = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!(
+                    "\ninterrupted: finishing the current steps and deleting every group this run created (Ctrl-C again to quit now)"
+                );
+                cancel.store(true, Ordering::SeqCst);
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("quitting without cleanup: groups tagged aci-chaos-run=<this run> may be left behind");
+                    std::process::exit(130);
+                }
+            }
+        })
+    };
+    let bar = Bar::new();
+    let started = Instant::now();
+    let runner = Runner::new(cfg, client, target.mock.clone(), recorder.clone(), &bar, &cancel);
+    let result = runner.run(&suites).await;
+    bar.finish();
+    watcher.abort();
+    let (cleanup, error) = match &result {
+        Ok(r) if r.left_behind.is_empty() => ("every group deleted".to_string(), r.error.clone()),
+        Ok(r) => (format!("left behind: {}", r.left_behind.join(", ")), r.error.clone()),
+        Err(e) => ("unknown (the run stopped early)".to_string(), Some(e.to_string())),
+    };
+    recorder.record(Phase::Info, Record::RunFinished(RunEnd { finished: aci_chaos_harness::wall_now(), cleanup, error: error.clone() }))?;
+    if let Err(e) = result {
+        write_reports(&recorder, &dir)?;
+        return Err(e.into());
+    }
+    let ev = write_reports(&recorder, &dir)?;
+    let summary = ev.summary();
+    println!("{}", summary.to_text().trim_end());
+    println!();
+    if let Some(e) = &error {
+        eprintln!("warning: an iteration stopped early: {e}");
+    }
+    println!("evidence written to {}/ (report.md, evidence.csv, history.jsonl) in {:.1}s", dir.display(), started.elapsed().as_secs_f64());
+    let total =
+        |f: fn(&aci_chaos_reports::summary::Counts) -> usize| summary.channels.iter().map(|c| f(&summary.channel_total(c))).sum::<usize>();
+    let (lost, unknown) = (total(|c| c.lost), total(|c| c.unknown));
+    Ok(match args.fail_on {
+        Some(FailOn::Lost) if lost > 0 => 1,
+        Some(FailOn::Unknown) if lost + unknown > 0 => 1,
+        _ => 0,
+    })
+}
+
+fn write_reports(recorder: &Recorder, dir: &Path) -> Result<Evidence, Failure> {
+    let ev = Evidence::from_history(&recorder.lines(), &dir.join("history.jsonl"))?;
+    csv_out::write_csv(&ev.rows, &dir.join("evidence.csv"))?;
+    let md = markdown::render(&ev);
+    std::fs::write(dir.join("report.md"), md).with_context(|| format!("cannot write {}", dir.join("report.md").display()))?;
+    Ok(ev)
+}
+
+fn rand_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.finish() % 1_000_000
+}
