@@ -2,8 +2,15 @@
 //! documented order ([`COLUMNS`]).
 
 use crate::error::ReportError;
-use crate::model::CheckRow;
+use crate::model::{ArmView, CheckRow};
+use crate::redact::Redactor;
+use crate::summary::{Evidence, Row};
 use std::path::Path;
+
+/// `absent` when ARM's view holds no secure value (as it should), `RETURNED` when it does.
+pub fn secure_values(v: &ArmView) -> &'static str {
+    if v.env_entries.iter().any(|e| e.contains("secureValue returned")) { "RETURNED" } else { "absent" }
+}
 
 /// The columns of `evidence.csv`, in order. Documented in the README; append only.
 pub const COLUMNS: &[&str] = &[
@@ -37,9 +44,45 @@ pub const COLUMNS: &[&str] = &[
     "boot_after",
     "ip_before",
     "ip_after",
+    // Appended with the evidence reports (issue 6); earlier columns keep their places.
+    "run_id",
+    "target",
+    "region",
+    "api_version",
+    "step_time",
+    "step_wall",
+    "check_wall",
+    "previous_state_before",
+    "previous_state_after",
+    "env_entries_unchanged",
+    "arm_secure_values",
+    "placement_changed",
+    "request_ids",
 ];
 
-fn fields(r: &CheckRow) -> Vec<String> {
+fn fields(ev: &Evidence, row: &Row) -> Vec<String> {
+    let meta = &ev.runs[row.run].meta;
+    let r = &row.check;
+    let mut f = check_fields(r);
+    f.extend([
+        meta.run_id.clone(),
+        meta.target.clone(),
+        meta.region.clone(),
+        meta.api_version.clone(),
+        row.step_time.clone(),
+        row.step_wall.clone(),
+        row.wall.clone(),
+        r.arm_before.previous_state.clone(),
+        r.arm_after.previous_state.clone(),
+        (r.arm_before.env_entries == r.arm_after.env_entries).to_string(),
+        format!("{}/{}", secure_values(&r.arm_before), secure_values(&r.arm_after)),
+        r.placement_changed().to_string(),
+        row.request_ids.join(" "),
+    ]);
+    f
+}
+
+fn check_fields(r: &CheckRow) -> Vec<String> {
     let rc = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_default();
     vec![
         r.scenario.clone(),
@@ -75,20 +118,20 @@ fn fields(r: &CheckRow) -> Vec<String> {
     ]
 }
 
-/// Renders the rows as CSV text.
-pub fn to_csv(rows: &[CheckRow]) -> Result<String, csv::Error> {
+/// Renders the evidence as CSV text, ids masked by `redactor`.
+pub fn to_csv(ev: &Evidence, redactor: &Redactor) -> Result<String, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(COLUMNS)?;
-    for r in rows {
-        w.write_record(fields(r))?;
+    for r in &ev.rows {
+        w.write_record(fields(ev, r).iter().map(|f| redactor.apply(f)).collect::<Vec<_>>().iter().map(|f| f.as_ref()))?;
     }
     let bytes = w.into_inner().map_err(|e| csv::Error::from(e.into_error()))?;
     Ok(String::from_utf8(bytes).expect("csv of strings is utf-8"))
 }
 
 /// Writes `evidence.csv`.
-pub fn write_csv(rows: &[CheckRow], path: &Path) -> Result<(), ReportError> {
-    let text = to_csv(rows).map_err(|source| ReportError::Csv { path: path.to_path_buf(), source })?;
+pub fn write_csv(ev: &Evidence, redactor: &Redactor, path: &Path) -> Result<(), ReportError> {
+    let text = to_csv(ev, redactor).map_err(|source| ReportError::Csv { path: path.to_path_buf(), source })?;
     std::fs::write(path, text).map_err(|source| ReportError::Io { path: path.to_path_buf(), source })
 }
 
@@ -99,8 +142,9 @@ mod tests {
     #[test]
     fn every_row_has_every_column() {
         let r = crate::markdown::tests::row("restart", "secure-env", crate::Verdict::Survived);
-        assert_eq!(fields(&r).len(), COLUMNS.len());
-        let text = to_csv(&[r]).unwrap();
+        let ev = crate::markdown::tests::evidence(vec![r]);
+        assert_eq!(fields(&ev, &ev.rows[0]).len(), COLUMNS.len());
+        let text = to_csv(&ev, &Redactor::default()).unwrap();
         let mut rd = csv::Reader::from_reader(text.as_bytes());
         assert_eq!(rd.headers().unwrap().len(), COLUMNS.len());
         assert_eq!(rd.records().count(), 1);

@@ -1,251 +1,591 @@
-//! `report.md`: GitHub-flavoured markdown a maintainer can read in one screen, with the detail
-//! folded away and the whole under GitHub's comment limit.
+//! `report.md`: GitHub-flavoured markdown a maintainer can read in one screen (title, finding,
+//! environment, summary matrix, timeline, ARM's view at each loss, reproduction), with the
+//! detail folded into `<details>` blocks and the whole under GitHub's comment limit: detail is
+//! trimmed first, and the report says where the full CSV is.
 
-use crate::model::{CheckRow, Verdict};
-use crate::summary::Evidence;
+use crate::csv_out::secure_values;
+use crate::model::{ArmView, Verdict};
+use crate::redact::Redactor;
+use crate::summary::{Counts, Evidence, Row, Summary};
+use crate::time_fmt::since;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 /// GitHub's limit on an issue comment, in characters.
 pub const GITHUB_COMMENT_LIMIT: usize = 65_536;
 
+/// Events drawn on the timeline at most (the rest are counted below it).
+pub const TIMELINE_MAX_EVENTS: usize = 60;
+
+/// Scenarios listed in the summary matrix at most.
+const SUMMARY_MAX_SCENARIOS: usize = 200;
+
 fn esc(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    s.replace('|', "\\|").replace('\n', " ").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-fn or_unknown(s: &str) -> &str {
-    if s.is_empty() { "?" } else { s }
+fn or_dash(s: &str) -> &str {
+    if s.is_empty() { "–" } else { s }
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// The one-paragraph finding, written from the data.
+/// Words for a channel, for sentences.
+pub fn channel_words(ch: &str) -> String {
+    match ch {
+        "secure-env" => "secure environment variables (`secure-env`)".into(),
+        "plain-env" => "plain environment variables (`plain-env`)".into(),
+        "secret-volume" => "secret volumes (`secret-volume`)".into(),
+        "keyvault" => "Key Vault secrets (`keyvault`)".into(),
+        other => format!("`{other}`"),
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+}
+
+fn arrow(a: &str, b: &str) -> String {
+    if a == b { or_dash(a).to_string() } else { format!("{} → {}", or_dash(a), or_dash(b)) }
+}
+
+fn count(v: Option<u64>) -> String {
+    v.map(|n| n.to_string()).unwrap_or_default()
+}
+
+/// The check where each (run, scenario, iteration, group, channel) first lost its secret.
+pub fn first_losses(rows: &[Row]) -> Vec<&Row> {
+    let mut seen = BTreeSet::new();
+    rows.iter()
+        .filter(|r| {
+            r.verdict == Verdict::Lost && seen.insert((r.run, r.scenario.as_str(), r.iteration, r.group.as_str(), r.channel.as_str()))
+        })
+        .collect()
+}
+
+/// Per channel, per step name (in first-seen order): (steps run while the secret was still
+/// there, steps after which it was first lost).
+fn step_stats(rows: &[Row]) -> BTreeMap<String, Vec<(String, usize, usize)>> {
+    let mut lost_already = BTreeSet::new();
+    let mut counted = BTreeSet::new();
+    let mut out: BTreeMap<String, Vec<(String, usize, usize)>> = BTreeMap::new();
+    for r in rows {
+        let it = (r.run, r.group.clone(), r.channel.clone());
+        if lost_already.contains(&it) || !counted.insert((r.run, r.group.clone(), r.channel.clone(), r.step_index)) {
+            continue;
+        }
+        let steps = out.entry(r.channel.clone()).or_default();
+        let i = match steps.iter().position(|(s, _, _)| *s == r.step) {
+            Some(i) => i,
+            None => {
+                steps.push((r.step.clone(), 0, 0));
+                steps.len() - 1
+            }
+        };
+        steps[i].1 += 1;
+        if r.verdict == Verdict::Lost {
+            steps[i].2 += 1;
+            lost_already.insert(it);
+        }
+    }
+    out
+}
+
+fn all_mock(ev: &Evidence) -> bool {
+    ev.runs.iter().all(|r| r.meta.target.starts_with("mock"))
+}
+
+/// The title and the one-paragraph finding, written from the data.
 pub fn finding(ev: &Evidence) -> (String, String) {
     let s = ev.summary();
-    let mut lost_parts = Vec::new();
-    let mut kept_parts = Vec::new();
+    let stats = step_stats(&ev.rows);
+    let runs_total = |c: &Counts| c.total();
+    let mut sentences = Vec::new();
+    let mut title_parts = Vec::new();
+    let mut kept = Vec::new();
     for ch in &s.channels {
         let c = s.channel_total(ch);
         if c.lost > 0 {
-            let scen: Vec<String> = first_losses(&ev.rows)
+            let st = stats.get(ch).cloned().unwrap_or_default();
+            let lost_after: Vec<String> = st
                 .iter()
-                .filter(|r| r.channel == *ch)
-                .map(|r| format!("`{}`", r.step))
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
+                .filter(|(_, _, l)| *l > 0)
+                .map(|(step, n, l)| format!("after {l} of {n} `{step}` {}", if *n == 1 { "step" } else { "steps" }))
                 .collect();
-            lost_parts.push(format!(
-                "`{ch}` was lost in {} of {} (after {})",
+            let never: Vec<String> = st.iter().filter(|(_, _, l)| *l == 0).map(|(step, n, _)| format!("`{step}` ({n})")).collect();
+            let mut sen = format!(
+                "{} were lost in {} of {}: {}",
+                capitalise(&channel_words(ch)),
                 c.lost,
-                plural(c.total(), "scenario run", "scenario runs"),
-                scen.join(", ")
-            ));
+                plural(runs_total(&c), "scenario run", "scenario runs"),
+                lost_after.join(", ")
+            );
+            if !never.is_empty() {
+                sen.push_str(&format!("; never after {}", never.join(", ")));
+            }
+            sentences.push(sen + ".");
+            title_parts.push(format!("{ch} lost in {} of {}", c.lost, plural(runs_total(&c), "scenario run", "scenario runs")));
         } else if c.unknown == 0 {
-            kept_parts.push(format!("`{ch}`"));
+            kept.push(format!("{} survived all {}", channel_words(ch), c.total()));
+        } else {
+            kept.push(format!("{} survived {} of {} ({} not observable: `unknown`)", channel_words(ch), c.survived, c.total(), c.unknown));
         }
     }
-    let unknown: usize = s.channels.iter().map(|c| s.channel_total(c).unknown).sum();
-    let losses = first_losses(&ev.rows);
-    let unchanged = losses.iter().filter(|r| !r.arm_view_changed()).count();
-    let title = if lost_parts.is_empty() {
-        format!("no secret was lost in {}", plural(ev.rows.len(), "check", "checks"))
-    } else {
-        let c = s
-            .channels
-            .iter()
-            .filter(|c| s.channel_total(c).lost > 0)
-            .map(|c| format!("{c} lost in {} of {}", s.channel_total(c).lost, plural(s.channel_total(c).total(), "run", "runs")))
-            .collect::<Vec<_>>();
-        c.join("; ")
-    };
-    let mut p = String::new();
-    if lost_parts.is_empty() {
-        p.push_str(&format!("Every secret channel survived every observed check ({}).", plural(ev.rows.len(), "check", "checks")));
-    } else {
-        p.push_str(&lost_parts.join("; "));
-        p.push('.');
-        if !kept_parts.is_empty() {
-            p.push_str(&format!(" {} survived every check.", kept_parts.join(", ")));
+    if !kept.is_empty() {
+        let mut k = kept.join("; ");
+        if sentences.is_empty() {
+            k = capitalise(&k);
         }
-        p.push_str(&format!(
-            " At the step where each loss appeared, the ARM view (provisioning state, group and container state, environment entries) was unchanged in {unchanged} of {}.",
-            plural(losses.len(), "loss", "losses")
-        ));
+        sentences.push(if sentences.is_empty() { format!("{k}.") } else { format!("By contrast, {k}.") });
+    }
+    let losses = first_losses(&ev.rows);
+    if !losses.is_empty() {
+        let n = losses.len();
+        let unchanged = losses.iter().filter(|r| !r.arm_view_changed()).count();
+        let config_unchanged = losses
+            .iter()
+            .filter(|r| {
+                r.arm_before.provisioning_state == r.arm_after.provisioning_state
+                    && r.arm_before.env_entries == r.arm_after.env_entries
+                    && secure_values(&r.arm_before) == "absent"
+                    && secure_values(&r.arm_after) == "absent"
+            })
+            .count();
+        let every = |k: usize| {
+            if k == n {
+                if n == 1 { "the one loss".to_string() } else { format!("every loss ({n})") }
+            } else {
+                format!("{k} of {}", plural(n, "loss", "losses"))
+            }
+        };
+        if unchanged == n {
+            sentences.push(format!(
+                "The ARM view (provisioningState, group and container state, environment entries) was unchanged in {}, and ARM returned no secure value before or after.",
+                every(n)
+            ));
+        } else {
+            let changed: Vec<&&Row> = losses.iter().filter(|r| r.arm_before.container_state != r.arm_after.container_state).collect();
+            let example = changed
+                .first()
+                .map(|r| format!(" (`{}` → `{}`)", r.arm_before.container_state, r.arm_after.container_state))
+                .unwrap_or_default();
+            sentences.push(format!(
+                "ARM's configuration view (provisioningState and environment entries, no secure value returned) was unchanged in {}; in {} the container state changed{example}, which ARM reports without a cause.",
+                every(config_unchanged),
+                plural(changed.len(), "loss", "losses"),
+            ));
+        }
     }
     let unknown_checks = ev.rows.iter().filter(|r| r.verdict == Verdict::Unknown).count();
-    if unknown > 0 {
-        p.push_str(&format!(
-            " {} could not be observed and {} reported as `unknown`, not as survived.",
+    if unknown_checks > 0 {
+        sentences.push(format!(
+            "{} could not be observed and {} reported as `unknown`, never as survived.",
             plural(unknown_checks, "check", "checks"),
             if unknown_checks == 1 { "is" } else { "are" }
         ));
     }
-    if ev.meta.target.starts_with("mock") && !ev.faults.is_empty() {
-        p.push_str(" These results come from the aci-chaos mock: the losses follow the loss hypothesis each fault carried, stated below. They show what the harness detects, not what Azure does.");
+    if all_mock(ev) {
+        sentences.push(if ev.runs.iter().any(|r| !r.faults.is_empty()) {
+            "These results come from the aci-chaos mock: each loss follows the loss hypothesis its fault carried (below). They show that the harness detects such a loss and what ARM shows meanwhile, not what Azure does.".into()
+        } else {
+            "These results come from the aci-chaos mock, not from Azure.".into()
+        });
     }
-    (title, p)
+    let mut title = if title_parts.is_empty() {
+        let iterations = s.channels.first().map(|c| s.channel_total(c).total()).unwrap_or(0);
+        format!("no secret lost in {}", plural(iterations, "scenario run", "scenario runs"))
+    } else {
+        title_parts.join("; ")
+    };
+    if all_mock(ev) {
+        title.push_str(" (mock)");
+    }
+    if ev.rows.is_empty() {
+        return (title, "The run recorded no check.".into());
+    }
+    (title, sentences.join(" "))
 }
 
-/// The check where each (scenario, iteration, channel) first lost its secret.
-pub fn first_losses(rows: &[CheckRow]) -> Vec<&CheckRow> {
-    let mut seen = std::collections::BTreeSet::new();
-    rows.iter()
-        .filter(|r| r.verdict == Verdict::Lost && seen.insert((r.scenario.as_str(), r.iteration, r.group.as_str(), r.channel.as_str())))
+fn hypotheses(ev: &Evidence) -> Vec<String> {
+    let mut seen: Vec<(String, usize, BTreeSet<String>)> = Vec::new();
+    for run in &ev.runs {
+        for f in &run.faults {
+            let h = crate::mermaid::hypothesis_words(&f.hypothesis);
+            let line = format!(
+                "`{}`: {}",
+                f.kind,
+                if h.is_empty() { "every channel kept".into() } else { h.join(", ") + "; channels not named kept" }
+            );
+            let group = f.target.rsplit('/').next().unwrap_or("").to_string();
+            match seen.iter_mut().find(|(l, _, _)| *l == line) {
+                Some((_, n, groups)) => {
+                    *n += 1;
+                    groups.insert(group);
+                }
+                None => seen.push((line, 1, BTreeSet::from([group]))),
+            }
+        }
+    }
+    seen.into_iter()
+        .map(|(l, n, g)| {
+            let g: Vec<String> = g.into_iter().collect();
+            let shown = if g.len() > 3 { format!("{} and {} more", g[..3].join(", "), g.len() - 3) } else { g.join(", ") };
+            format!("- {l} (fired {}: {shown})", plural(n, "time", "times"))
+        })
         .collect()
 }
 
-fn hypotheses(ev: &Evidence) -> String {
-    let mut seen: Vec<String> = Vec::new();
-    for f in &ev.faults {
-        let h = f
-            .hypothesis
-            .iter()
-            .map(|(k, v)| format!("{k} {}", v.as_str().map(String::from).unwrap_or_else(|| format!("with p={v}"))))
-            .collect::<Vec<_>>();
-        let line = format!("{}: {}", f.kind, if h.is_empty() { "all channels kept".into() } else { h.join(", ") + ", others kept" });
-        if !seen.contains(&line) {
-            seen.push(line);
+fn environment(ev: &Evidence) -> String {
+    let mut out = String::from("## Environment\n\n");
+    let tool = |m: &crate::RunMeta| {
+        format!("aci-chaos {}{}", m.tool_version, m.git_commit.as_deref().map(|c| format!(" (commit {c})")).unwrap_or_default())
+    };
+    if let [run] = ev.runs.as_slice() {
+        let m = &run.meta;
+        out.push_str("| | |\n|---|---|\n");
+        let mut kv = |k: &str, v: String| {
+            let _ = writeln!(out, "| {k} | {} |", esc(&v));
+        };
+        kv("target", m.target.clone());
+        kv("region", m.region.clone());
+        kv("api-version", m.api_version.clone());
+        kv("tool", tool(m));
+        if let Some(s) = &m.subscription {
+            kv("subscription", s.clone());
         }
-    }
-    seen.join("; ")
-}
-
-fn details_table(rows: &[CheckRow]) -> String {
-    let mut t = String::from(
-        "| scenario | iter | step | channel | verdict | expected | observed | reason | ARM before → after | host before → after |\n|---|---|---|---|---|---|---|---|---|---|\n",
-    );
-    for r in rows {
-        let _ = writeln!(
-            t,
-            "| {} | {} | {} | {} | {} | `{}` | `{}` | {} | {} | {} |",
-            esc(&r.scenario),
-            r.iteration,
-            esc(&r.step),
-            r.channel,
-            r.verdict,
-            r.expected_fp,
-            if r.observed_fp.is_empty() { "–" } else { &r.observed_fp },
-            esc(&r.reason),
-            esc(&format!(
-                "{}/{} → {}/{}",
-                r.arm_before.provisioning_state, r.arm_before.container_state, r.arm_after.provisioning_state, r.arm_after.container_state
-            )),
-            esc(&format!("{} → {}", or_unknown(&r.placement_before.host), or_unknown(&r.placement_after.host))),
-        );
-    }
-    t
-}
-
-/// Renders the report.
-pub fn render(ev: &Evidence) -> String {
-    let m = &ev.meta;
-    let (title, para) = finding(ev);
-    let mut out = String::new();
-    let _ = writeln!(out, "# aci-chaos: {title}\n");
-    let _ = writeln!(out, "**Finding.** {para}\n");
-    let _ = writeln!(out, "## Environment\n\n| | |\n|---|---|");
-    let _ = writeln!(out, "| target | {} |", esc(&m.target));
-    let _ = writeln!(out, "| region | {} |", esc(&m.region));
-    let _ = writeln!(out, "| api-version | {} |", esc(&m.api_version));
-    let _ = writeln!(
-        out,
-        "| tool | aci-chaos {}{} |",
-        esc(&m.tool_version),
-        m.git_commit.as_deref().map(|c| format!(" ({c})")).unwrap_or_default()
-    );
-    let _ = writeln!(out, "| run id | {} |", esc(&m.run_id));
-    let _ = writeln!(out, "| seed | {} |", m.seed);
-    let _ = writeln!(out, "| suites | {} |", esc(&m.suites.join(", ")));
-    let _ = writeln!(out, "| started | {} |", esc(&m.started));
-    if let Some(e) = &ev.end {
-        let _ = writeln!(out, "| finished | {} |", esc(&e.finished));
-        let _ = writeln!(out, "| cleanup | {} |", esc(&e.cleanup));
-        if let Some(err) = &e.error {
-            let _ = writeln!(out, "| stopped early | {} |", esc(err));
+        if let Some(t) = &m.tenant {
+            kv("tenant", t.clone());
         }
+        kv("run id", m.run_id.clone());
+        kv("seed", m.seed.to_string());
+        kv("suites", m.suites.join(", "));
+        kv("started", format!("{} (target clock {})", m.started, run.start_time));
+        match &run.end {
+            Some(e) => {
+                kv("finished", format!("{} (target clock {})", e.finished, run.end_time));
+                kv("cleanup", e.cleanup.clone());
+                if let Some(err) = &e.error {
+                    kv("stopped early", err.clone());
+                }
+            }
+            None => kv("finished", "no: the run was interrupted; this report covers what it saw".into()),
+        }
+        kv("ARM calls", format!("{} ({} failed)", run.arm_calls.0, run.arm_calls.1));
     } else {
-        let _ = writeln!(out, "| finished | no (the run was interrupted; this report covers what it saw) |");
-    }
-    let _ = writeln!(out, "| ARM calls | {} ({} failed) |", ev.arm_calls.0, ev.arm_calls.1);
-    if !ev.faults.is_empty() {
-        let _ =
-            writeln!(out, "| loss hypothesis (mock) | {} — a hypothesis under test, not an observation of Azure |", esc(&hypotheses(ev)));
-    }
-    let s = ev.summary();
-    let _ = writeln!(out, "\n## Summary\n");
-    let _ = writeln!(out, "| scenario | {} |", s.channels.join(" | "));
-    let _ = writeln!(out, "|---|{}", "---|".repeat(s.channels.len()));
-    for (name, counts) in &s.scenarios {
-        let _ = writeln!(out, "| {} | {} |", esc(name), counts.iter().map(|c| c.cell()).collect::<Vec<_>>().join(" | "));
-    }
-    let losses = first_losses(&ev.rows);
-    if !losses.is_empty() {
-        let _ = writeln!(out, "\n## Losses, and what ARM showed\n");
-        let _ = writeln!(
-            out,
-            "ARM never returns secure values, so it cannot show a loss. These are its views before and after the step where each loss first appeared.\n"
-        );
-        let _ = writeln!(
-            out,
-            "| group | step | channel | provisioning | group state | container state | restarts | env entries unchanged | host → host |\n|---|---|---|---|---|---|---|---|---|"
-        );
-        for r in &losses {
+        out.push_str("| run | target | region | api-version | tool | seed | started | finished | ARM calls |\n|---|---|---|---|---|---|---|---|---|\n");
+        for run in &ev.runs {
+            let m = &run.meta;
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} → {} | {} → {} | {} → {} | {} → {} | {} | {} → {} |",
-                esc(&r.group),
-                esc(&r.step),
-                r.channel,
-                r.arm_before.provisioning_state,
-                r.arm_after.provisioning_state,
-                r.arm_before.group_state,
-                r.arm_after.group_state,
-                esc(&r.arm_before.container_state),
-                esc(&r.arm_after.container_state),
-                r.arm_before.restart_count.map(|n| n.to_string()).unwrap_or_default(),
-                r.arm_after.restart_count.map(|n| n.to_string()).unwrap_or_default(),
-                if r.arm_before.env_entries == r.arm_after.env_entries { "yes" } else { "no" },
-                esc(or_unknown(&r.placement_before.host)),
-                esc(or_unknown(&r.placement_after.host)),
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} ({} failed) |",
+                esc(&m.run_id),
+                esc(&m.target),
+                esc(&m.region),
+                esc(&m.api_version),
+                esc(&tool(m)),
+                m.seed,
+                esc(&m.started),
+                esc(run.end.as_ref().map(|e| e.finished.as_str()).unwrap_or("interrupted")),
+                run.arm_calls.0,
+                run.arm_calls.1
             );
         }
     }
-    let _ = writeln!(out, "\n## Reproduce\n\n```sh\n{}\n```\n", m.reproduce);
-    let head_len = out.len();
-    let table = details_table(&ev.rows);
-    let footer = "\nThe full evidence is in `evidence.csv` and `history.jsonl` beside this report.\n";
-    let details = format!("<details><summary>All {} checks</summary>\n\n{table}\n</details>\n", ev.rows.len());
-    if head_len + details.len() + footer.len() <= GITHUB_COMMENT_LIMIT {
-        out.push_str(&details);
-    } else {
-        let budget = GITHUB_COMMENT_LIMIT.saturating_sub(head_len + footer.len() + 400);
-        let mut lines = table.lines();
-        let mut t = String::new();
-        let mut shown = 0usize;
-        for l in lines.by_ref() {
-            if t.len() + l.len() + 1 > budget {
-                break;
-            }
-            t.push_str(l);
-            t.push('\n');
-            shown += 1;
+    let h = hypotheses(ev);
+    if !h.is_empty() {
+        out.push_str("\n**Loss hypotheses (mock).** The mock loses a secret only when a fault says so. Each fault carried a hypothesis under test, stated here; it is not an observation of Azure:\n\n");
+        for l in h {
+            out.push_str(&l);
+            out.push('\n');
         }
-        let shown = shown.saturating_sub(2);
-        let _ = write!(
+    }
+    out
+}
+
+fn summary_table(s: &Summary) -> String {
+    let mut out = String::from(
+        "## Summary\n\nEach cell counts scenario runs: **lost** if any check saw the secret gone, else unknown if any could not observe, else survived.\n\n",
+    );
+    let _ = writeln!(out, "| scenario | {} |", s.channels.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---|".repeat(s.channels.len()));
+    for (name, counts) in s.scenarios.iter().take(SUMMARY_MAX_SCENARIOS) {
+        let _ = writeln!(out, "| {} | {} |", esc(name), counts.iter().map(|c| c.cell()).collect::<Vec<_>>().join(" | "));
+    }
+    if s.scenarios.len() > SUMMARY_MAX_SCENARIOS {
+        let _ = writeln!(
             out,
-            "<details><summary>First {shown} of {} checks (trimmed to fit GitHub's comment limit; all are in evidence.csv)</summary>\n\n{t}\n</details>\n",
-            ev.rows.len()
+            "| … {} more scenarios (in evidence.csv) |{}",
+            s.scenarios.len() - SUMMARY_MAX_SCENARIOS,
+            " |".repeat(s.channels.len())
         );
     }
-    out.push_str(footer);
+    if s.scenarios.len() > 1 {
+        let _ = writeln!(out, "| **all** | {} |", s.channels.iter().map(|c| s.channel_total(c).cell()).collect::<Vec<_>>().join(" | "));
+    }
     out
+}
+
+fn loss_row(ev: &Evidence, r: &Row) -> String {
+    let (b, a) = (&r.arm_before, &r.arm_after);
+    let run = if ev.runs.len() > 1 { format!("{} | ", esc(&ev.runs[r.run].meta.run_id)) } else { String::new() };
+    format!(
+        "| {run}{} | {} ({}) | {} | {} | {} | {} | {} | {} | {} / {} | {} |\n",
+        esc(&r.group),
+        esc(&r.step),
+        since(&r.time, &ev.runs[r.run].start_time),
+        r.channel,
+        esc(&arrow(&b.provisioning_state, &a.provisioning_state)),
+        esc(&arrow(&b.group_state, &a.group_state)),
+        esc(&arrow(&b.container_state, &a.container_state)),
+        esc(&arrow(&count(b.restart_count), &count(a.restart_count))),
+        if b.env_entries == a.env_entries { format!("unchanged ({})", b.env_entries.len()) } else { "**changed**".into() },
+        secure_values(b),
+        secure_values(a),
+        esc(&arrow(&r.placement_before.host, &r.placement_after.host)),
+    )
+}
+
+fn loss_detail(ev: &Evidence, r: &Row) -> String {
+    let (b, a) = (&r.arm_before, &r.arm_after);
+    let mut t = format!(
+        "<details><summary>{} · {} · {} lost: ARM's view before and after</summary>\n\n| | before the step | after the step |\n|---|---|---|\n",
+        esc(&r.group),
+        esc(&r.step),
+        r.channel
+    );
+    let mut line = |k: &str, x: String, y: String| {
+        let _ = writeln!(t, "| {k} | {} | {} |", esc(or_dash(&x)), esc(or_dash(&y)));
+    };
+    line("provisioningState", b.provisioning_state.clone(), a.provisioning_state.clone());
+    line("instanceView.state", b.group_state.clone(), a.group_state.clone());
+    line("currentState", b.container_state.clone(), a.container_state.clone());
+    line("previousState", b.previous_state.clone(), a.previous_state.clone());
+    line("restartCount", count(b.restart_count), count(a.restart_count));
+    line("events", b.events.join(", "), a.events.join(", "));
+    let env = |v: &ArmView| v.env_entries.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ");
+    line("environment entries", env(b), env(a));
+    line("secure values in ARM's answer", secure_values(b).into(), secure_values(a).into());
+    line("host (probe)", r.placement_before.host.clone(), r.placement_after.host.clone());
+    line("boot id (probe)", r.placement_before.boot.clone(), r.placement_after.boot.clone());
+    line("IP (ARM)", r.placement_before.ip.clone(), r.placement_after.ip.clone());
+    line(
+        &format!("`{}` inside the container", r.channel),
+        format!("`{}` expected", r.expected_fp),
+        format!("`{}`: {}", or_dash(&r.observed_fp), r.reason),
+    );
+    let start = &ev.runs[r.run].start_time;
+    line(
+        "target time",
+        format!("step began {} ({})", r.step_time, since(&r.step_time, start)),
+        format!("checked {} ({})", r.time, since(&r.time, start)),
+    );
+    if !r.request_ids.is_empty() {
+        line("ARM request ids", String::new(), r.request_ids.join(" "));
+    }
+    t.push_str("\n</details>\n");
+    t
+}
+
+fn check_row(ev: &Evidence, r: &Row) -> String {
+    let run = if ev.runs.len() > 1 { format!("{} | ", esc(&ev.runs[r.run].meta.run_id)) } else { String::new() };
+    let verdict = if r.verdict == Verdict::Lost { format!("**{}**", r.verdict) } else { r.verdict.to_string() };
+    format!(
+        "| {run}{} | {} | {} | {} | {verdict} | `{}` | `{}` | {} | {} | {} |\n",
+        r.iteration,
+        esc(&r.step),
+        since(&r.time, &ev.runs[r.run].start_time),
+        r.channel,
+        r.expected_fp,
+        or_dash(&r.observed_fp),
+        esc(&r.reason),
+        esc(&format!("{} → {}", state(&r.arm_before), state(&r.arm_after))),
+        esc(&arrow(&r.placement_before.host, &r.placement_after.host)),
+    )
+}
+
+/// `provisioningState/container state`, or `–` when ARM was not read.
+fn state(v: &ArmView) -> String {
+    if v.provisioning_state.is_empty() && v.container_state.is_empty() {
+        "–".into()
+    } else {
+        format!("{}/{}", or_dash(&v.provisioning_state), or_dash(&v.container_state))
+    }
+}
+
+/// Appends `s` to `out` if it fits in `budget` (bytes, which are never fewer than characters).
+fn take(out: &mut String, budget: &mut usize, s: &str) -> bool {
+    if s.len() <= *budget {
+        out.push_str(s);
+        *budget -= s.len();
+        true
+    } else {
+        false
+    }
+}
+
+/// Renders the report with ids masked by `redactor`, within GitHub's comment limit.
+pub fn render(ev: &Evidence, redactor: &Redactor) -> String {
+    render_within(ev, redactor, GITHUB_COMMENT_LIMIT)
+}
+
+/// Renders the report within `limit` characters: the head (finding, environment, summary,
+/// reproduction) always; then, while they fit, the timeline, the loss table, each loss's
+/// before/after view, and each check; what is left out is counted and pointed to.
+pub fn render_within(ev: &Evidence, redactor: &Redactor, limit: usize) -> String {
+    let (title, para) = finding(ev);
+    let mut head = format!("# aci-chaos: {title}\n\n**Finding.** {para}\n\n");
+    head.push_str(&environment(ev));
+    head.push('\n');
+    head.push_str(&summary_table(&ev.summary()));
+
+    let mut repro = String::from("\n## Reproduce\n\n");
+    for run in &ev.runs {
+        let _ = write!(repro, "```sh\n{}\n```\n\n", run.meta.reproduce);
+    }
+    repro.push_str(
+        "`aci-chaos report render DIR` regenerates this report, `evidence.csv` and `junit.xml` from the run's `history.jsonl`.\n",
+    );
+
+    // The footer is written last but reserved first, at its longest.
+    let footer_max = 400;
+    let mut budget = limit.saturating_sub(head.len() + repro.len() + footer_max);
+    let mut body = String::new();
+    let mut trimmed: Vec<String> = Vec::new();
+
+    // Timeline.
+    let events = crate::mermaid::events(ev);
+    if let Some(src) = crate::mermaid::timeline(&events, TIMELINE_MAX_EVENTS) {
+        let mut t =
+            format!("\n## Timeline\n\nLosses and placement changes, by target time since the run started.\n\n```mermaid\n{src}```\n");
+        if events.len() > TIMELINE_MAX_EVENTS {
+            let _ = writeln!(t, "\nThe first {TIMELINE_MAX_EVENTS} of {} events are drawn; all are in `evidence.csv`.", events.len());
+        }
+        if !take(&mut body, &mut budget, &t) {
+            trimmed.push("the timeline".into());
+        }
+    } else {
+        take(&mut body, &mut budget, "\n## Timeline\n\nNo loss and no placement change was observed.\n");
+    }
+
+    // ARM's view at each loss.
+    let losses = first_losses(&ev.rows);
+    if !losses.is_empty() {
+        let run_col = if ev.runs.len() > 1 { ("run | ", "---|") } else { ("", "") };
+        let t = format!(
+            "\n## ARM's view at each loss\n\nARM never returns secure values, so its view cannot show a loss. For each loss, ARM's view of the group before and after the step where the container first missed the secret; *secure values* is `absent` when ARM returned none (as designed).\n\n| {}group | step (time) | channel | provisioningState | group state | container state | restarts | env entries | secure values before / after | host (probe) |\n|{}---|---|---|---|---|---|---|---|---|---|\n",
+            run_col.0, run_col.1
+        );
+        take(&mut body, &mut budget, &t);
+        let mut shown = 0;
+        for r in &losses {
+            let line = loss_row(ev, r);
+            if budget < line.len() + 200 {
+                break;
+            }
+            take(&mut body, &mut budget, &line);
+            shown += 1;
+        }
+        if shown < losses.len() {
+            let _ = take(
+                &mut body,
+                &mut budget,
+                &format!(
+                    "\n{} more losses are not listed here; they are the rows of `evidence.csv` whose verdict is `lost`.\n",
+                    losses.len() - shown
+                ),
+            );
+            trimmed.push(format!("{} of {} losses in the table", losses.len() - shown, losses.len()));
+        }
+    }
+    let before_repro = body;
+    let mut body = String::new();
+
+    // Each loss's full before/after view.
+    if !losses.is_empty() {
+        let mut shown = 0;
+        take(&mut body, &mut budget, "\n## Before and after, loss by loss\n\n");
+        for r in &losses {
+            if !take(&mut body, &mut budget, &loss_detail(ev, r)) {
+                break;
+            }
+            shown += 1;
+        }
+        if shown < losses.len() {
+            trimmed.push(format!("{} of {} before/after views", losses.len() - shown, losses.len()));
+        }
+    }
+
+    // Every check, one block per scenario.
+    let mut shown_checks = 0;
+    if !ev.rows.is_empty() {
+        take(&mut body, &mut budget, "\n## Every check\n");
+        let run_col = if ev.runs.len() > 1 { ("run | ", "---|") } else { ("", "") };
+        let mut scenarios: Vec<(&str, Vec<&Row>)> = Vec::new();
+        for r in &ev.rows {
+            match scenarios.iter_mut().find(|(s, _)| *s == r.scenario) {
+                Some((_, v)) => v.push(r),
+                None => scenarios.push((&r.scenario, vec![r])),
+            }
+        }
+        'outer: for (name, rows) in scenarios {
+            let lost = rows.iter().filter(|r| r.verdict == Verdict::Lost).count();
+            let unknown = rows.iter().filter(|r| r.verdict == Verdict::Unknown).count();
+            let mut counts = vec![plural(rows.len(), "check", "checks")];
+            if lost > 0 {
+                counts.push(format!("{lost} lost"));
+            }
+            if unknown > 0 {
+                counts.push(format!("{unknown} unknown"));
+            }
+            let open = format!(
+                "\n<details><summary><code>{}</code>: {}</summary>\n\n| {}iter | step | time | channel | verdict | expected | observed | reason | ARM before → after | host (probe) |\n|{}---|---|---|---|---|---|---|---|---|---|\n",
+                esc(name),
+                counts.join(", "),
+                run_col.0,
+                run_col.1
+            );
+            let close = "\n</details>\n";
+            if budget < open.len() + close.len() + 200 {
+                break;
+            }
+            body.push_str(&open);
+            budget -= open.len() + close.len();
+            for r in rows {
+                if !take(&mut body, &mut budget, &check_row(ev, r)) {
+                    body.push_str(close);
+                    break 'outer;
+                }
+                shown_checks += 1;
+            }
+            body.push_str(close);
+        }
+        if shown_checks < ev.rows.len() {
+            trimmed.push(format!("{} of {} checks", ev.rows.len() - shown_checks, ev.rows.len()));
+        }
+    }
+
+    let mut footer = String::from("\n---\n\n");
+    if trimmed.is_empty() {
+        footer.push_str("The full evidence is in `evidence.csv` (every check) and `history.jsonl` (every ARM call, step and fault) beside this report.\n");
+    } else {
+        let _ = writeln!(
+            footer,
+            "**Trimmed to fit GitHub's {GITHUB_COMMENT_LIMIT}-character comment limit**: left out {}. The full evidence is in `evidence.csv` (every check) and `history.jsonl` (every ARM call) beside this report.",
+            trimmed.join("; ")
+        );
+    }
+    let out = format!("{head}{before_repro}{repro}{body}{footer}");
+    redactor.apply(&out).into_owned()
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use crate::model::*;
+    use crate::summary::RunInfo;
 
     pub(crate) fn row(scenario: &str, channel: &str, verdict: Verdict) -> CheckRow {
         CheckRow {
@@ -260,7 +600,7 @@ pub(crate) mod tests {
             method: "logs".into(),
             expected_fp: "0123456789abcdef".into(),
             observed_fp: "MISSING".into(),
-            time: "2026-01-01T00:00:00Z".into(),
+            time: "2026-01-01T00:00:05Z".into(),
             zone: "any".into(),
             profile: "probe".into(),
             hypothesis: String::new(),
@@ -271,47 +611,77 @@ pub(crate) mod tests {
         }
     }
 
+    pub(crate) fn meta() -> RunMeta {
+        RunMeta {
+            run_id: "r1".into(),
+            target: "mock (embedded)".into(),
+            endpoint: "http://127.0.0.1:1".into(),
+            region: "eastus".into(),
+            api_version: "2023-05-01".into(),
+            tool_version: "0.1.0".into(),
+            git_commit: None,
+            seed: 1,
+            suites: vec!["default".into()],
+            started: "s".into(),
+            reproduce: "aci-chaos run --seed 1".into(),
+            subscription: None,
+            tenant: None,
+            redact: true,
+        }
+    }
+
     pub(crate) fn evidence(rows: Vec<CheckRow>) -> Evidence {
         Evidence {
-            meta: RunMeta {
-                run_id: "r1".into(),
-                target: "mock (embedded)".into(),
-                endpoint: "http://127.0.0.1:1".into(),
-                region: "eastus".into(),
-                api_version: "2023-05-01".into(),
-                tool_version: "0.1.0".into(),
-                git_commit: None,
-                seed: 1,
-                suites: vec!["default".into()],
-                started: "s".into(),
-                reproduce: "aci-chaos run --seed 1".into(),
-            },
-            rows,
-            faults: vec![],
-            end: None,
-            arm_calls: (0, 0),
+            runs: vec![RunInfo {
+                meta: meta(),
+                end: None,
+                faults: vec![],
+                arm_calls: (0, 0),
+                start_time: "2026-01-01T00:00:00Z".into(),
+                end_time: "2026-01-01T00:00:09Z".into(),
+            }],
+            rows: rows
+                .into_iter()
+                .map(|check| Row {
+                    run: 0,
+                    check,
+                    wall: String::new(),
+                    step_time: String::new(),
+                    step_wall: String::new(),
+                    request_ids: vec![],
+                })
+                .collect(),
         }
     }
 
     #[test]
-    fn finding_counts_losses_and_unchanged_arm_views() {
+    fn finding_counts_losses_per_step_and_unchanged_arm_views() {
         let ev = evidence(vec![
             row("rehost", "secure-env", Verdict::Lost),
             row("rehost", "plain-env", Verdict::Survived),
             row("restart", "secure-env", Verdict::Survived),
+            row("restart", "plain-env", Verdict::Survived),
         ]);
         let (title, p) = finding(&ev);
-        assert_eq!(title, "secure-env lost in 1 of 2 runs");
-        assert!(p.contains("`secure-env` was lost in 1 of 2 scenario runs (after `rehost`)"), "{p}");
-        assert!(p.contains("`plain-env` survived every check"), "{p}");
-        assert!(p.contains("unchanged in 1 of 1 loss"), "{p}");
+        assert_eq!(title, "secure-env lost in 1 of 2 scenario runs (mock)");
+        assert!(p.contains("Secure environment variables (`secure-env`) were lost in 1 of 2 scenario runs: after 1 of 1 `rehost` step; never after `restart` (1)."), "{p}");
+        assert!(p.contains("plain environment variables (`plain-env`) survived all 2"), "{p}");
+        assert!(p.contains("unchanged in the one loss"), "{p}");
     }
 
     #[test]
-    fn a_huge_run_stays_under_the_comment_limit() {
-        let rows: Vec<CheckRow> = (0..5000).map(|i| row(&format!("s{}", i % 7), "secure-env", Verdict::Survived)).collect();
-        let md = render(&evidence(rows));
-        assert!(md.len() <= GITHUB_COMMENT_LIMIT, "{}", md.len());
-        assert!(md.contains("trimmed to fit"));
+    fn a_huge_run_stays_under_the_comment_limit_and_says_where_the_rest_is() {
+        let rows: Vec<CheckRow> = (0..5000)
+            .map(|i| {
+                let mut r = row(&format!("s{}", i % 7), "secure-env", if i % 3 == 0 { Verdict::Lost } else { Verdict::Survived });
+                r.group = format!("acc-x-s-{i}");
+                r
+            })
+            .collect();
+        let md = render(&evidence(rows), &Redactor::default());
+        assert!(md.chars().count() <= GITHUB_COMMENT_LIMIT, "{}", md.len());
+        assert!(md.contains("Trimmed to fit") && md.contains("evidence.csv"), "{}", &md[md.len() - 600..]);
+        assert_eq!(md.matches("<details>").count(), md.matches("</details>").count());
+        assert_eq!(md.matches("```").count() % 2, 0);
     }
 }

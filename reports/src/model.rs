@@ -71,6 +71,19 @@ pub struct RunMeta {
     pub started: String,
     /// The command that reproduces this run.
     pub reproduce: String,
+    /// The subscription the run used (masked in every file unless the run was `--no-redact`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<String>,
+    /// The tenant of that subscription, when known (masked like the subscription).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// Whether subscription and tenant ids are masked in the run's files (`--no-redact` clears it).
+    #[serde(default = "yes")]
+    pub redact: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The end of a run.
@@ -190,7 +203,10 @@ pub struct CheckRow {
     pub expected_fp: String,
     /// Fingerprint it reported (`MISSING`, or empty when not observed).
     pub observed_fp: String,
-    /// Mock (virtual) time of the check, or wall time on Azure.
+    /// Mock (virtual) time of the check, or wall time on Azure. Written as `check_time`: a
+    /// history line's own `time` sits beside the record's fields, and two `time` keys made
+    /// early histories unreadable ([`crate::history`] still reads them).
+    #[serde(rename = "check_time")]
     pub time: String,
     /// Zone of the group (`any` when not pinned).
     pub zone: String,

@@ -2,58 +2,154 @@
 
 use crate::error::ReportError;
 use crate::model::{CheckRow, FaultEvent, HistoryLine, Phase, Record, RunEnd, RunMeta, Verdict};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The order channels appear in every table.
 pub const CHANNEL_ORDER: &[&str] = &["secure-env", "plain-env", "secret-volume", "keyvault"];
 
-/// Everything a report needs, derived from a history.
+/// One run of the evidence (a merged report has several).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Evidence {
+pub struct RunInfo {
     /// The run's metadata.
     pub meta: RunMeta,
-    /// Every check, in order.
-    pub rows: Vec<CheckRow>,
-    /// Faults that fired.
-    pub faults: Vec<FaultEvent>,
     /// How the run ended (absent when it was killed).
     pub end: Option<RunEnd>,
+    /// Faults that fired, with the target time of the history line that recorded each.
+    pub faults: Vec<FaultEvent>,
     /// ARM calls made, and how many failed.
     pub arm_calls: (usize, usize),
+    /// Target time (the mock's clock, or wall time on Azure) when the run started.
+    pub start_time: String,
+    /// Target time of the last history line of the run.
+    pub end_time: String,
+}
+
+/// One check with what the history around it says: the row of `evidence.csv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// Index of the run in [`Evidence::runs`].
+    pub run: usize,
+    /// The check as the harness recorded it.
+    pub check: CheckRow,
+    /// Wall-clock time the check was recorded.
+    pub wall: String,
+    /// Target time the step began (its `invoke`), empty if the history has no such line.
+    pub step_time: String,
+    /// Wall-clock time the step began.
+    pub step_wall: String,
+    /// `x-ms-request-id`s of the ARM calls on the group from the step's start to this check.
+    pub request_ids: Vec<String>,
+}
+
+impl std::ops::Deref for Row {
+    type Target = CheckRow;
+    fn deref(&self) -> &CheckRow {
+        &self.check
+    }
+}
+
+/// Everything a report needs, derived from one history or several (a merge).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evidence {
+    /// The runs, in order.
+    pub runs: Vec<RunInfo>,
+    /// Every check, in order.
+    pub rows: Vec<Row>,
+}
+
+/// The group name in an ARM path (`…/containerGroups/<name>[/…][?…]`).
+fn group_of_path(path: &str) -> Option<&str> {
+    let lower = path.to_ascii_lowercase();
+    let key = "/containergroups/";
+    let i = lower.find(key)? + key.len();
+    let rest = &path[i..];
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    Some(&rest[..end])
 }
 
 impl Evidence {
-    /// Derives the evidence from history lines (`path` is only for error messages).
+    /// Derives the evidence from history lines (`path` is only for error messages). Every
+    /// `run_started` record begins a run, so a concatenation of histories is a merge.
     pub fn from_history(lines: &[HistoryLine], path: &Path) -> Result<Self, ReportError> {
-        let mut meta = None;
+        let mut runs: Vec<RunInfo> = Vec::new();
         let mut rows = Vec::new();
-        let mut faults = Vec::new();
-        let mut end = None;
-        let (mut calls, mut failed) = (0, 0);
+        // Per group of the current run: the step in progress (index, target time, wall time)
+        // and the request ids seen since it began.
+        let mut steps: BTreeMap<String, (u32, String, String, Vec<String>)> = BTreeMap::new();
         for l in lines {
+            if let Record::RunStarted(m) = &l.record {
+                runs.push(RunInfo {
+                    meta: m.clone(),
+                    end: None,
+                    faults: Vec::new(),
+                    arm_calls: (0, 0),
+                    start_time: l.time.clone(),
+                    end_time: l.time.clone(),
+                });
+                steps.clear();
+                continue;
+            }
+            let Some(run) = runs.last_mut() else {
+                return Err(ReportError::NoRun { path: path.to_path_buf() });
+            };
+            run.end_time = l.time.clone();
             match &l.record {
-                Record::RunStarted(m) => meta = Some(m.clone()),
-                Record::Check(r) => rows.push((**r).clone()),
-                Record::Fault(f) => faults.push(f.clone()),
-                Record::RunFinished(e) => end = Some(e.clone()),
-                Record::Arm(_) => match l.phase {
-                    Phase::Ok => calls += 1,
-                    Phase::Fail => {
-                        calls += 1;
-                        failed += 1
+                Record::RunStarted(_) => unreachable!("handled above"),
+                Record::Check(r) => {
+                    let (step_time, step_wall, request_ids) = match steps.get(&r.group) {
+                        Some((i, t, w, ids)) if *i == r.step_index => (t.clone(), w.clone(), ids.clone()),
+                        _ => Default::default(),
+                    };
+                    rows.push(Row { run: runs.len() - 1, check: (**r).clone(), wall: l.wall.clone(), step_time, step_wall, request_ids });
+                }
+                Record::Fault(f) => run.faults.push(f.clone()),
+                Record::RunFinished(e) => run.end = Some(e.clone()),
+                Record::Arm(a) => {
+                    if matches!(l.phase, Phase::Ok | Phase::Fail) {
+                        run.arm_calls.0 += 1;
+                        if l.phase == Phase::Fail {
+                            run.arm_calls.1 += 1;
+                        }
+                        if let (Some(g), Some(id)) = (group_of_path(&a.path), &a.request_id)
+                            && let Some((_, _, _, ids)) = steps.get_mut(g)
+                            && !ids.contains(id)
+                        {
+                            ids.push(id.clone());
+                        }
                     }
-                    _ => {}
-                },
-                Record::Step(_) => {}
+                }
+                Record::Step(s) => {
+                    if l.phase == Phase::Invoke {
+                        steps.insert(s.group.clone(), (s.index, l.time.clone(), l.wall.clone(), Vec::new()));
+                    }
+                }
             }
         }
-        let meta = meta.ok_or_else(|| ReportError::NoRun { path: path.to_path_buf() })?;
-        Ok(Self { meta, rows, faults, end, arm_calls: (calls, failed) })
+        if runs.is_empty() {
+            return Err(ReportError::NoRun { path: path.to_path_buf() });
+        }
+        Ok(Self { runs, rows })
     }
 
-    /// The scenario × channel matrix.
+    /// The first run's metadata (the only one unless this is a merge).
+    pub fn meta(&self) -> &RunMeta {
+        &self.runs[0].meta
+    }
+
+    /// The check rows as the harness recorded them.
+    pub fn checks(&self) -> impl Iterator<Item = &CheckRow> {
+        self.rows.iter().map(|r| &r.check)
+    }
+
+    /// The scenario × channel matrix (summed over runs).
     pub fn summary(&self) -> Summary {
-        Summary::of(&self.rows)
+        Summary::of_rows(&self.rows)
+    }
+
+    /// The redactor for this evidence's files, masking unless `keep_ids`.
+    pub fn redactor(&self, keep_ids: bool) -> crate::redact::Redactor {
+        crate::redact::Redactor::for_runs(self.runs.iter().map(|r| &r.meta)).enable(!keep_ids)
     }
 }
 
@@ -117,6 +213,23 @@ impl Summary {
     /// the iteration saw the secret lost, else `unknown` if any could not observe, else
     /// `survived`. (Each check is in the detail; this is the one-screen answer.)
     pub fn of(rows: &[CheckRow]) -> Self {
+        let rows: Vec<Row> = rows
+            .iter()
+            .map(|c| Row {
+                run: 0,
+                check: c.clone(),
+                wall: String::new(),
+                step_time: String::new(),
+                step_wall: String::new(),
+                request_ids: vec![],
+            })
+            .collect();
+        Self::of_rows(&rows)
+    }
+
+    /// [`Summary::of`] over evidence rows: iterations of different runs count separately, so a
+    /// merge sums its runs.
+    pub fn of_rows(rows: &[Row]) -> Self {
         let mut channels: Vec<String> =
             CHANNEL_ORDER.iter().filter(|c| rows.iter().any(|r| r.channel == **c)).map(|c| c.to_string()).collect();
         for r in rows {
@@ -124,16 +237,23 @@ impl Summary {
                 channels.push(r.channel.clone());
             }
         }
-        let mut outcomes: Vec<((String, u32, String, String), Verdict)> = Vec::new();
+        // (run, scenario, iteration, group, channel) → worst verdict, in first-seen order.
+        let mut order: Vec<(usize, String, u32, String, String)> = Vec::new();
+        let mut outcomes: BTreeMap<(usize, String, u32, String, String), Verdict> = BTreeMap::new();
         for r in rows {
-            let key = (r.scenario.clone(), r.iteration, r.group.clone(), r.channel.clone());
-            match outcomes.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, v)) => *v = worse(*v, r.verdict),
-                None => outcomes.push((key, r.verdict)),
+            let key = (r.run, r.scenario.clone(), r.iteration, r.group.clone(), r.channel.clone());
+            match outcomes.get_mut(&key) {
+                Some(v) => *v = worse(*v, r.verdict),
+                None => {
+                    outcomes.insert(key.clone(), r.verdict);
+                    order.push(key);
+                }
             }
         }
         let mut scenarios: Vec<(String, Vec<Counts>)> = Vec::new();
-        for ((scenario, _, _, channel), verdict) in outcomes {
+        for key in order {
+            let verdict = outcomes[&key];
+            let (_, scenario, _, _, channel) = key;
             let idx = match scenarios.iter().position(|(s, _)| *s == scenario) {
                 Some(i) => i,
                 None => {

@@ -25,6 +25,11 @@ pub enum Command {
         #[command(subcommand)]
         command: MockCommand,
     },
+    /// Regenerate or combine reports from runs' history.jsonl.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
 }
 
 /// What `--fail-on` can make a failure.
@@ -59,6 +64,9 @@ pub struct RunArgs {
     /// Make findings fail the run (exit 1): `lost`, or `unknown` (which includes lost).
     #[arg(long)]
     pub fail_on: Option<FailOn>,
+    /// Keep subscription and tenant ids in the output files (they are masked by default).
+    #[arg(long)]
+    pub no_redact: bool,
 }
 
 /// `aci-chaos mock …`.
@@ -80,4 +88,37 @@ pub struct ServeArgs {
     /// `real`, `virtual` (moves only when advanced) or `scaled=N`.
     #[arg(long, default_value = "real")]
     pub clock: String,
+}
+
+/// `aci-chaos report …`.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Regenerate report.md, junit.xml and evidence.csv in DIR from its history.jsonl.
+    Render(RenderArgs),
+    /// Combine runs (e.g. a CI matrix across regions) into one report that sums them.
+    Merge(MergeArgs),
+}
+
+/// `aci-chaos report render`.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// A run's output folder (it holds history.jsonl).
+    pub dir: PathBuf,
+    /// Keep subscription and tenant ids (they are masked by default).
+    #[arg(long)]
+    pub no_redact: bool,
+}
+
+/// `aci-chaos report merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Run output folders to combine.
+    #[arg(required = true, num_args = 1..)]
+    pub dirs: Vec<PathBuf>,
+    /// New (or empty) folder for the combined history.jsonl and reports.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Keep subscription and tenant ids (they are masked by default).
+    #[arg(long)]
+    pub no_redact: bool,
 }

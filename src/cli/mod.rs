@@ -3,6 +3,7 @@
 mod args;
 mod mock;
 mod progress;
+mod report;
 mod run;
 
 use clap::Parser;
@@ -53,6 +54,7 @@ pub fn main() -> ExitCode {
     let outcome = rt.block_on(async {
         match args.command {
             args::Command::Run(r) => run::run(r).await,
+            args::Command::Report { command } => report::command(command),
             args::Command::Mock { command: args::MockCommand::Serve(s) } => mock::serve(s).await,
         }
     });

@@ -12,7 +12,7 @@ use aci_chaos_harness::recorder::Recorder;
 use aci_chaos_harness::runner::{RunConfig, Runner};
 use aci_chaos_harness::secret::SecretSource;
 use aci_chaos_harness::suite::Suite;
-use aci_chaos_reports::{Evidence, HistoryWriter, Phase, Record, RunEnd, RunMeta, csv_out, markdown};
+use aci_chaos_reports::{Evidence, HistoryWriter, Phase, Record, RunEnd, RunMeta};
 use anyhow::{Context, anyhow};
 use mock_arm::{ClockMode, MockConfig, MockServer};
 use sha2::{Digest, Sha256};
@@ -150,6 +150,13 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
         suites: suites.iter().map(|s| s.name.clone()).collect(),
         started: aci_chaos_harness::wall_now(),
         reproduce,
+        // Recorded so every file can mask them (history.jsonl included) unless --no-redact.
+        subscription: Some(target.subscription.clone()),
+        tenant: match &target.mock {
+            Some(admin) => admin.info().await.ok().flatten().map(|i| i.tenant),
+            None => None,
+        },
+        redact: !args.no_redact,
     };
     recorder.record(Phase::Info, Record::RunStarted(meta))?;
     eprintln!("aci-chaos run {run_id}: {} against {} (seed {seed})", suite_names.join(", "), target.label);
@@ -197,17 +204,21 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
     };
     recorder.record(Phase::Info, Record::RunFinished(RunEnd { finished: aci_chaos_harness::wall_now(), cleanup, error: error.clone() }))?;
     if let Err(e) = result {
-        write_reports(&recorder, &dir)?;
+        write_reports(&dir, args.no_redact)?;
         return Err(e.into());
     }
-    let ev = write_reports(&recorder, &dir)?;
+    let ev = write_reports(&dir, args.no_redact)?;
     let summary = ev.summary();
     println!("{}", summary.to_text().trim_end());
     println!();
     if let Some(e) = &error {
         eprintln!("warning: an iteration stopped early: {e}");
     }
-    println!("evidence written to {}/ (report.md, evidence.csv, history.jsonl) in {:.1}s", dir.display(), started.elapsed().as_secs_f64());
+    println!(
+        "evidence written to {}/ (report.md, evidence.csv, junit.xml, history.jsonl) in {:.1}s",
+        dir.display(),
+        started.elapsed().as_secs_f64()
+    );
     let total =
         |f: fn(&aci_chaos_reports::summary::Counts) -> usize| summary.channels.iter().map(|c| f(&summary.channel_total(c))).sum::<usize>();
     let (lost, unknown) = (total(|c| c.lost), total(|c| c.unknown));
@@ -218,12 +229,10 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
     })
 }
 
-fn write_reports(recorder: &Recorder, dir: &Path) -> Result<Evidence, Failure> {
-    let ev = Evidence::from_history(&recorder.lines(), &dir.join("history.jsonl"))?;
-    csv_out::write_csv(&ev.rows, &dir.join("evidence.csv"))?;
-    let md = markdown::render(&ev);
-    std::fs::write(dir.join("report.md"), md).with_context(|| format!("cannot write {}", dir.join("report.md").display()))?;
-    Ok(ev)
+/// Writes evidence.csv, report.md and junit.xml from history.jsonl as it is on disk (ids already
+/// masked there), exactly as `aci-chaos report render` would, so the two give the same bytes.
+fn write_reports(dir: &Path, keep_ids: bool) -> Result<Evidence, Failure> {
+    Ok(aci_chaos_reports::output::render_dir(dir, keep_ids)?)
 }
 
 fn rand_seed() -> u64 {
