@@ -9,14 +9,18 @@
 //! | `POST /_aci-chaos/faults` `{"kind":"rehost","target":ID,"hypothesis":{channel: "kept"\|"lost"\|p}}` | fires a fault now |
 //! | `GET  /_aci-chaos/faults` | every fault that fired |
 //! | `GET  /_aci-chaos/state` | snapshot, secrets absent |
-//! | `GET  /_aci-chaos/requests` | the request log |
-//! | `POST /_aci-chaos/reset` | a fresh world with the same settings |
+//! | `POST /_aci-chaos/state/save` | writes the state to the `--state-file` (secrets kept there, mode 0600) |
+//! | `POST /_aci-chaos/state/load` | replaces the state with the `--state-file`'s |
+//! | `GET  /_aci-chaos/requests` | the request log (method, path and query, status; never bodies) |
+//! | `POST /_aci-chaos/reset` | every registered part back to its start (`{"reset":[names]}`) |
+//! | `GET  /_aci-chaos/ws/{id}` | the exec/attach websocket (see [`crate::exec`]) |
 
 use crate::api::json;
 use crate::clock::{ClockMode, rfc3339};
 use crate::error::ArmError;
 use crate::route::segments;
-use crate::world::{LossHypothesis, World};
+use crate::shared::Shared;
+use crate::world::LossHypothesis;
 use axum::body::Bytes;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
@@ -64,14 +68,23 @@ fn clock_mode_name(m: ClockMode) -> String {
     }
 }
 
-/// Handles an admin request. `requests` is the request log; `reset` rebuilds the world.
+fn no_state_file() -> ArmError {
+    ArmError::new(
+        StatusCode::CONFLICT,
+        "NoStateFile",
+        "the mock was started without --state-file; restart it with `aci-chaos mock serve --state-file PATH`",
+    )
+}
+
+/// Handles an admin request against the mock's state; `state_file` is `--state-file`.
 pub fn handle(
-    world: &mut World,
-    requests: &mut Vec<LoggedRequest>,
+    shared: &mut Shared,
+    state_file: Option<&std::path::Path>,
     method: &Method,
     path: &str,
     body: &Bytes,
 ) -> Result<Response, ArmError> {
+    let world = &mut shared.world;
     let segs = segments(path);
     let segs: Vec<&str> = segs.iter().map(String::as_str).skip(1).collect();
     world.tick();
@@ -109,12 +122,19 @@ pub fn handle(
             }
         }
         (&Method::GET, ["state"]) => Ok(json(StatusCode::OK, world.snapshot())),
-        (&Method::GET, ["requests"]) => Ok(json(StatusCode::OK, json!({"value": requests}))),
-        (&Method::POST, ["reset"]) => {
-            *world = World::new(world.config.clone());
-            requests.clear();
-            Ok(json(StatusCode::OK, json!({"reset": true})))
+        (&Method::POST, ["state", "save"]) => {
+            let file = state_file.ok_or_else(no_state_file)?;
+            crate::persist::save_file(world, file).map_err(|e| ArmError::new(StatusCode::CONFLICT, "StateFileError", e.to_string()))?;
+            Ok(json(StatusCode::OK, json!({"saved": file.display().to_string()})))
         }
+        (&Method::POST, ["state", "load"]) => {
+            let file = state_file.ok_or_else(no_state_file)?;
+            let n =
+                crate::persist::load_file(world, file).map_err(|e| ArmError::new(StatusCode::CONFLICT, "StateFileError", e.to_string()))?;
+            Ok(json(StatusCode::OK, json!({"loaded": file.display().to_string(), "groups": n})))
+        }
+        (&Method::GET, ["requests"]) => Ok(json(StatusCode::OK, json!({"value": shared.requests.entries().collect::<Vec<_>>()}))),
+        (&Method::POST, ["reset"]) => Ok(json(StatusCode::OK, json!({"reset": shared.reset()}))),
         _ => Err(ArmError::new(
             StatusCode::NOT_FOUND,
             "NotFound",

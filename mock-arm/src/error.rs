@@ -78,4 +78,10 @@ pub enum MockError {
     /// The server stopped with an I/O error.
     #[error("mock server failed: {0}")]
     Serve(#[from] std::io::Error),
+    /// TLS could not be set up.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    /// The state file could not be loaded.
+    #[error(transparent)]
+    State(#[from] crate::persist::PersistError),
 }

@@ -14,16 +14,21 @@
 //! # Ok(()) }
 //! ```
 
+pub mod aad;
 pub mod admin;
 pub mod api;
 pub mod api_version;
 pub mod clock;
 pub mod error;
+pub mod exec;
 pub mod model;
+pub mod persist;
 pub mod probe;
 pub mod redact;
 pub mod route;
 pub mod server;
+pub mod shared;
+pub mod tls;
 pub mod validate;
 pub mod world;
 

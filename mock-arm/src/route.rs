@@ -41,6 +41,20 @@ pub enum Route {
     ProviderOperations,
     /// `/metadata/endpoints`
     MetadataEndpoints,
+    /// `/{tenant}/v2.0/.well-known/openid-configuration` (`v2`) or `/{tenant}/.well-known/openid-configuration`
+    OpenIdConfiguration {
+        /// Tenant id or name.
+        tenant: String,
+        /// Whether the v2.0 endpoint was asked.
+        v2: bool,
+    },
+    /// `/{tenant}/oauth2/v2.0/token` or `/{tenant}/oauth2/token`
+    Token {
+        /// Tenant id or name.
+        tenant: String,
+    },
+    /// `/common/discovery/instance` (MSAL instance discovery)
+    InstanceDiscovery,
     /// Anything else.
     Unknown,
 }
@@ -84,6 +98,15 @@ pub fn route(path: &str) -> Route {
     let s: Vec<&str> = s.iter().map(String::as_str).collect();
     match s.as_slice() {
         [m, e] if eq(m, "metadata") && eq(e, "endpoints") => Route::MetadataEndpoints,
+        [t, v, w, o] if eq(v, "v2.0") && eq(w, ".well-known") && eq(o, "openid-configuration") => {
+            Route::OpenIdConfiguration { tenant: t.to_string(), v2: true }
+        }
+        [t, w, o] if eq(w, ".well-known") && eq(o, "openid-configuration") => {
+            Route::OpenIdConfiguration { tenant: t.to_string(), v2: false }
+        }
+        [t, o, v, tok] if eq(o, "oauth2") && eq(v, "v2.0") && eq(tok, "token") => Route::Token { tenant: t.to_string() },
+        [t, o, tok] if eq(o, "oauth2") && eq(tok, "token") => Route::Token { tenant: t.to_string() },
+        [c, d, i] if eq(c, "common") && eq(d, "discovery") && eq(i, "instance") => Route::InstanceDiscovery,
         [p, ns, o] if eq(p, "providers") && eq(ns, PROVIDER) && eq(o, "operations") => Route::ProviderOperations,
         [subs] if eq(subs, "subscriptions") => Route::Subscriptions,
         [subs, sub] if eq(subs, "subscriptions") => Route::Subscription(sub.to_string()),
@@ -156,6 +179,9 @@ mod tests {
             Route::OperationStatus { location: "eastus".into(), id: "abc".into() }
         );
         assert_eq!(route("/nothing/here"), Route::Unknown);
+        assert_eq!(route("/t1/v2.0/.well-known/openid-configuration"), Route::OpenIdConfiguration { tenant: "t1".into(), v2: true });
+        assert_eq!(route("/t1/oauth2/v2.0/token"), Route::Token { tenant: "t1".into() });
+        assert_eq!(route("/providers/Microsoft.ContainerInstance/operations"), Route::ProviderOperations);
         assert_eq!(
             route("/subscriptions/s/resourceGroups/my%20rg"),
             Route::ResourceGroup { subscription: "s".into(), resource_group: "my rg".into() }

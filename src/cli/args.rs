@@ -74,6 +74,27 @@ pub struct RunArgs {
 pub enum MockCommand {
     /// Serve the mock ARM until interrupted.
     Serve(ServeArgs),
+    /// Reset a running mock: every part of its state back to its start.
+    Reset(AdminArgs),
+    /// Print a running mock's state snapshot (JSON; secrets absent).
+    State(AdminArgs),
+    /// Print a running mock's request log (JSON).
+    Requests(AdminArgs),
+    /// Make a running mock write its state to its --state-file.
+    Save(AdminArgs),
+    /// Make a running mock reload its state from its --state-file.
+    Load(AdminArgs),
+}
+
+/// Where a running mock is, for the admin subcommands.
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// The mock's URL, as `mock serve` printed it.
+    #[arg(long, env = "ACI_CHAOS_MOCK", default_value = "http://127.0.0.1:8443")]
+    pub endpoint: String,
+    /// PEM file to trust for an https endpoint (what `mock serve --cert-out` wrote).
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
 }
 
 /// `aci-chaos mock serve`.
@@ -88,6 +109,23 @@ pub struct ServeArgs {
     /// `real`, `virtual` (moves only when advanced) or `scaled=N`.
     #[arg(long, default_value = "real")]
     pub clock: String,
+    /// Also serve HTTPS on the same port, with a certificate generated at start (real Azure
+    /// clients refuse bearer tokens over plain http).
+    #[arg(long)]
+    pub tls: bool,
+    /// Write the PEM clients must trust for HTTPS here (e.g. for REQUESTS_CA_BUNDLE).
+    #[arg(long, requires = "tls")]
+    pub cert_out: Option<PathBuf>,
+    /// Keep the state in this file: loaded at start when it exists, saved after every change.
+    /// It holds the secrets sent to the mock (mode 0600).
+    #[arg(long)]
+    pub state_file: Option<PathBuf>,
+    /// The subscription `GET /subscriptions` lists.
+    #[arg(long, default_value = "00000000-0000-0000-0000-00000000c0de")]
+    pub subscription: String,
+    /// The tenant the token issuer and the subscription belong to.
+    #[arg(long, default_value = "00000000-0000-0000-0000-0000000000aa")]
+    pub tenant: String,
 }
 
 /// `aci-chaos report …`.

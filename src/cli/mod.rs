@@ -55,7 +55,7 @@ pub fn main() -> ExitCode {
         match args.command {
             args::Command::Run(r) => run::run(r).await,
             args::Command::Report { command } => report::command(command),
-            args::Command::Mock { command: args::MockCommand::Serve(s) } => mock::serve(s).await,
+            args::Command::Mock { command } => mock::command(command).await,
         }
     });
     match outcome {

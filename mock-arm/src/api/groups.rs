@@ -64,11 +64,21 @@ pub fn list(world: &World, req: &Req, sub: &str, rg: Option<&String>) -> Result<
     Ok(json(StatusCode::OK, body))
 }
 
-/// `POST …/restart|stop|start`, with the status codes real ARM gives.
+/// `POST …/restart|stop|start`, with the status codes real ARM gives, and
+/// `GET …/outboundNetworkDependenciesEndpoints`.
 pub fn action(world: &mut World, req: &Req, gp: &GroupPath, action: &str) -> Result<Response, ArmError> {
     let (sub, rg, name) = (&gp.subscription, &gp.resource_group, &gp.name);
+    let expected = if action == "outboundnetworkdependenciesendpoints" { axum::http::Method::GET } else { axum::http::Method::POST };
+    if req.method != expected {
+        return Err(ArmError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            format!("The requested resource does not support http method '{}'.", req.method),
+        ));
+    }
     let location = world.group(sub, rg, name)?.location.clone();
     match action {
+        "outboundnetworkdependenciesendpoints" => Ok(json(StatusCode::OK, json!([]))),
         "restart" => {
             let op = world.restart_group(sub, rg, name)?;
             Ok(with_lro_headers(empty(StatusCode::NO_CONTENT), &req.base, sub, &location, &op))

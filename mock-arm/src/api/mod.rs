@@ -2,13 +2,14 @@
 
 pub mod containers;
 pub mod groups;
+pub mod locations;
 pub mod operations;
 pub mod resources;
 
 use crate::api_version;
 use crate::error::ArmError;
 use crate::route::Route;
-use crate::world::World;
+use crate::shared::Shared;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,6 +21,8 @@ use std::collections::BTreeMap;
 pub struct Req {
     /// HTTP method.
     pub method: Method,
+    /// The path as sent.
+    pub path: String,
     /// The routed path.
     pub route: Route,
     /// Query parameters (last value wins).
@@ -94,12 +97,40 @@ fn method_not_allowed(req: &Req) -> ArmError {
     )
 }
 
-/// Handles one ARM request against the world.
-pub fn handle(world: &mut World, req: &Req) -> Result<Response, ArmError> {
+fn not_found_uri(req: &Req) -> ArmError {
+    ArmError::new(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        format!("No HTTP resource was found that matches the request URI '{}{}'.", req.base, req.path),
+    )
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Handles one ARM request (or a token-issuer request) against the mock's state.
+pub fn handle(shared: &mut Shared, req: &Req) -> Result<Response, ArmError> {
     use Route::*;
-    // Unauthenticated discovery endpoints.
-    if let MetadataEndpoints = req.route {
-        return resources::metadata_endpoints(req);
+    // Unauthenticated discovery and token endpoints.
+    match &req.route {
+        MetadataEndpoints => return resources::metadata_endpoints(req),
+        OpenIdConfiguration { tenant, v2 } => {
+            return if req.method == Method::GET {
+                Ok(crate::aad::openid_configuration(&req.base, tenant, *v2))
+            } else {
+                Err(method_not_allowed(req))
+            };
+        }
+        InstanceDiscovery => return Ok(crate::aad::instance_discovery(&req.base)),
+        Token { tenant } => {
+            return if req.method == Method::POST {
+                Ok(crate::aad::token(&req.base, tenant, &req.body, unix_now()))
+            } else {
+                Err(method_not_allowed(req))
+            };
+        }
+        _ => {}
     }
     check_bearer(&req.headers)?;
     let aci = |req: &Req| api_version::check(req.api_version(), api_version::SUPPORTED, "containerGroups");
@@ -108,14 +139,18 @@ pub fn handle(world: &mut World, req: &Req) -> Result<Response, ArmError> {
         all.extend_from_slice(api_version::SUPPORTED);
         api_version::check(req.api_version(), &all, "resourceGroups")
     };
+    let get_only = |req: &Req| if req.method == Method::GET { Ok(()) } else { Err(method_not_allowed(req)) };
+    let Shared { world, sessions, .. } = shared;
     world.tick();
     match &req.route {
         Subscriptions => {
             rm(req)?;
+            get_only(req)?;
             resources::list_subscriptions(world, req)
         }
         Subscription(sub) => {
             rm(req)?;
+            get_only(req)?;
             resources::get_subscription(world, sub)
         }
         ResourceGroup { subscription, resource_group } => {
@@ -129,16 +164,12 @@ pub fn handle(world: &mut World, req: &Req) -> Result<Response, ArmError> {
         }
         GroupsInResourceGroup { subscription, resource_group } => {
             aci(req)?;
-            if req.method != Method::GET {
-                return Err(method_not_allowed(req));
-            }
+            get_only(req)?;
             groups::list(world, req, subscription, Some(resource_group))
         }
         GroupsInSubscription { subscription } => {
             aci(req)?;
-            if req.method != Method::GET {
-                return Err(method_not_allowed(req));
-            }
+            get_only(req)?;
             groups::list(world, req, subscription, None)
         }
         Group(gp) => {
@@ -153,27 +184,32 @@ pub fn handle(world: &mut World, req: &Req) -> Result<Response, ArmError> {
         }
         GroupAction(gp, action) => {
             aci(req)?;
-            if req.method != Method::POST {
-                return Err(method_not_allowed(req));
-            }
             groups::action(world, req, gp, action)
         }
         ContainerAction(gp, container, action) => {
             aci(req)?;
-            containers::action(world, req, gp, container, action)
+            containers::action(world, sessions, req, gp, container, action)
         }
         OperationStatus { id, .. } => {
             aci(req)?;
+            get_only(req)?;
             operations::status(world, id)
         }
         OperationResult { id, .. } => {
             aci(req)?;
+            get_only(req)?;
             operations::result(world, id)
         }
-        LocationInfo { .. } | ProviderOperations | MetadataEndpoints | Unknown => Err(ArmError::new(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            format!("No HTTP resource was found that matches the request URI '{}'.", req.base),
-        )),
+        LocationInfo { location, what } => {
+            aci(req)?;
+            get_only(req)?;
+            locations::info(world, req, location, what)
+        }
+        ProviderOperations => {
+            aci(req)?;
+            get_only(req)?;
+            locations::provider_operations(req)
+        }
+        MetadataEndpoints | OpenIdConfiguration { .. } | Token { .. } | InstanceDiscovery | Unknown => Err(not_found_uri(req)),
     }
 }

@@ -11,9 +11,18 @@ fn not_found(id: &str) -> ArmError {
 }
 
 /// `GET …/locations/{loc}/operations/{id}`: the status document.
+///
+/// While the operation runs, the answer carries `Retry-After: 1`. Real ACI sends none here, so
+/// clients fall back to their default poll interval (30 s for the Azure CLI and the Python SDK);
+/// the mock's operations take seconds, and a 30 s poll would only slow every client down.
 pub fn status(world: &World, id: &str) -> Result<Response, ArmError> {
     let doc = world.operation_status(id).ok_or_else(|| not_found(id))?;
-    Ok(json(StatusCode::OK, doc))
+    let running = !matches!(doc.get("status").and_then(serde_json::Value::as_str), Some("Succeeded" | "Failed" | "Canceled"));
+    let mut r = json(StatusCode::OK, doc);
+    if running {
+        r.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
+    }
+    Ok(r)
 }
 
 /// `GET …/locations/{loc}/operationResults/{id}`: `202` while running, `204` when done.
