@@ -11,8 +11,8 @@ use std::time::Duration;
 
 /// (run, scenario) and its iterations, each ((iteration, group), rows).
 type Suite<'a> = ((usize, &'a str), Vec<Iteration<'a>>);
-/// ((iteration, group), rows).
-type Iteration<'a> = ((u32, &'a str), Vec<&'a Row>);
+/// (iteration, rows of every group it deployed).
+type Iteration<'a> = (u32, Vec<&'a Row>);
 
 fn line(r: &Row) -> String {
     format!(
@@ -48,7 +48,7 @@ pub fn render(ev: &Evidence, redactor: &Redactor) -> Result<String, quick_junit:
             }
         };
         let its = &mut suites[i].1;
-        let it = (r.iteration, r.group.as_str());
+        let it = r.iteration;
         match its.iter_mut().find(|(k, _)| *k == it) {
             Some((_, rows)) => rows.push(r),
             None => its.push((it, vec![r])),
@@ -64,7 +64,14 @@ pub fn render(ev: &Evidence, redactor: &Redactor) -> Result<String, quick_junit:
             Property::new("region", meta.region.as_str()),
             Property::new("seed", meta.seed.to_string()),
         ]);
-        for ((iteration, group), rows) in iterations {
+        for (iteration, rows) in iterations {
+            let mut groups: Vec<&str> = Vec::new();
+            for r in &rows {
+                if !groups.contains(&r.group.as_str()) {
+                    groups.push(&r.group);
+                }
+            }
+            let group = groups.join(", ");
             let lost: Vec<&&Row> = rows.iter().filter(|r| r.verdict == Verdict::Lost).collect();
             let unknown: Vec<&&Row> = rows.iter().filter(|r| r.verdict == Verdict::Unknown).collect();
             let status = if let Some(first) = lost.first() {

@@ -23,4 +23,4 @@ pub use error::ReportError;
 pub use history::{HistoryWriter, read_history};
 pub use model::*;
 pub use redact::Redactor;
-pub use summary::{Evidence, Row, RunInfo, Summary};
+pub use summary::{Evidence, Row, RunInfo, SeenFault, Summary};

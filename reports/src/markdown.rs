@@ -385,7 +385,7 @@ fn loss_detail(ev: &Evidence, r: &Row) -> String {
     if !r.request_ids.is_empty() {
         line("ARM request ids", String::new(), r.request_ids.join(" "));
     }
-    t.push_str("\n</details>\n");
+    t.push_str("\n</details>\n\n");
     t
 }
 
@@ -518,10 +518,12 @@ pub fn render_within(ev: &Evidence, redactor: &Redactor, limit: usize) -> String
         }
     }
 
-    // Every check, one block per scenario.
+    // Every check, one block per scenario (the heading only when some block fits).
     let mut shown_checks = 0;
-    if !ev.rows.is_empty() {
-        take(&mut body, &mut budget, "\n## Every check\n");
+    let heading = "\n## Every check\n";
+    if !ev.rows.is_empty() && budget > heading.len() {
+        let mut checks = String::new();
+        budget -= heading.len();
         let run_col = if ev.runs.len() > 1 { ("run | ", "---|") } else { ("", "") };
         let mut scenarios: Vec<(&str, Vec<&Row>)> = Vec::new();
         for r in &ev.rows {
@@ -551,16 +553,20 @@ pub fn render_within(ev: &Evidence, redactor: &Redactor, limit: usize) -> String
             if budget < open.len() + close.len() + 200 {
                 break;
             }
-            body.push_str(&open);
+            checks.push_str(&open);
             budget -= open.len() + close.len();
             for r in rows {
-                if !take(&mut body, &mut budget, &check_row(ev, r)) {
-                    body.push_str(close);
+                if !take(&mut checks, &mut budget, &check_row(ev, r)) {
+                    checks.push_str(close);
                     break 'outer;
                 }
                 shown_checks += 1;
             }
-            body.push_str(close);
+            checks.push_str(close);
+        }
+        if shown_checks > 0 {
+            body.push_str(heading);
+            body.push_str(&checks);
         }
         if shown_checks < ev.rows.len() {
             trimmed.push(format!("{} of {} checks", ev.rows.len() - shown_checks, ev.rows.len()));

@@ -59,8 +59,8 @@ pub fn events(ev: &Evidence) -> Vec<Event> {
             let text = if h.is_empty() { format!("{} fired", f.kind) } else { format!("{} fired (hypothesis {})", f.kind, h.join(", ")) };
             out.push(Event {
                 section: section(i, group_of_id(&f.target)),
-                time: f.at.clone(),
-                period: since(&f.at, &run.start_time),
+                time: f.time.clone(),
+                period: since(&f.time, &run.start_time),
                 text,
             });
         }

@@ -8,6 +8,24 @@ use std::path::Path;
 /// The order channels appear in every table.
 pub const CHANNEL_ORDER: &[&str] = &["secure-env", "plain-env", "secret-volume", "keyvault"];
 
+/// A fault as the history recorded it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeenFault {
+    /// Target time of the history line, on the same clock as the checks. (The fault's own
+    /// `at` is the mock's account, which can run ahead of the harness's clock under
+    /// `--parallel`.)
+    pub time: String,
+    /// The fault.
+    pub fault: FaultEvent,
+}
+
+impl std::ops::Deref for SeenFault {
+    type Target = FaultEvent;
+    fn deref(&self) -> &FaultEvent {
+        &self.fault
+    }
+}
+
 /// One run of the evidence (a merged report has several).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunInfo {
@@ -16,7 +34,7 @@ pub struct RunInfo {
     /// How the run ended (absent when it was killed).
     pub end: Option<RunEnd>,
     /// Faults that fired, with the target time of the history line that recorded each.
-    pub faults: Vec<FaultEvent>,
+    pub faults: Vec<SeenFault>,
     /// ARM calls made, and how many failed.
     pub arm_calls: (usize, usize),
     /// Target time (the mock's clock, or wall time on Azure) when the run started.
@@ -103,7 +121,7 @@ impl Evidence {
                     };
                     rows.push(Row { run: runs.len() - 1, check: (**r).clone(), wall: l.wall.clone(), step_time, step_wall, request_ids });
                 }
-                Record::Fault(f) => run.faults.push(f.clone()),
+                Record::Fault(f) => run.faults.push(SeenFault { time: l.time.clone(), fault: f.clone() }),
                 Record::RunFinished(e) => run.end = Some(e.clone()),
                 Record::Arm(a) => {
                     if matches!(l.phase, Phase::Ok | Phase::Fail) {
@@ -237,11 +255,12 @@ impl Summary {
                 channels.push(r.channel.clone());
             }
         }
-        // (run, scenario, iteration, group, channel) → worst verdict, in first-seen order.
-        let mut order: Vec<(usize, String, u32, String, String)> = Vec::new();
-        let mut outcomes: BTreeMap<(usize, String, u32, String, String), Verdict> = BTreeMap::new();
+        // (run, scenario, iteration, channel) → worst verdict over the iteration's checks (of
+        // every group it deployed), in first-seen order.
+        let mut order: Vec<(usize, String, u32, String)> = Vec::new();
+        let mut outcomes: BTreeMap<(usize, String, u32, String), Verdict> = BTreeMap::new();
         for r in rows {
-            let key = (r.run, r.scenario.clone(), r.iteration, r.group.clone(), r.channel.clone());
+            let key = (r.run, r.scenario.clone(), r.iteration, r.channel.clone());
             match outcomes.get_mut(&key) {
                 Some(v) => *v = worse(*v, r.verdict),
                 None => {
@@ -253,7 +272,7 @@ impl Summary {
         let mut scenarios: Vec<(String, Vec<Counts>)> = Vec::new();
         for key in order {
             let verdict = outcomes[&key];
-            let (_, scenario, _, _, channel) = key;
+            let (_, scenario, _, channel) = key;
             let idx = match scenarios.iter().position(|(s, _)| *s == scenario) {
                 Some(i) => i,
                 None => {
