@@ -109,7 +109,7 @@ pub fn judge(obs: &Observation, channel: Channel, expected_fp: &str) -> ChannelV
         return unknown(format!("the group did not settle: {why}"));
     }
     match &obs.logs {
-        Err(why) => unknown(format!("logs could not be read: {why}")),
+        Err(why) => unknown(format!("not observed: {why}")),
         Ok(LogReading::Nothing) => unknown("no probe line in the container's logs".into()),
         Ok(LogReading::Garbled(why)) => unknown(why.clone()),
         Ok(LogReading::MissingToken(msg)) => {

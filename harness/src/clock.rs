@@ -33,6 +33,34 @@ impl Clock for RealClock {
     }
 }
 
+/// A mock running `--clock scaled=N`: its time runs N times faster than the wall clock, so
+/// waits take 1/N of their length.
+#[derive(Debug)]
+pub struct ScaledClock {
+    factor: f64,
+    origin: std::time::Instant,
+    origin_time: OffsetDateTime,
+}
+
+impl ScaledClock {
+    /// A clock reading the mock's time now and running `factor` times faster than the wall.
+    pub async fn new(admin: &MockAdmin, factor: f64) -> Result<Self, HarnessError> {
+        Ok(Self { factor, origin: std::time::Instant::now(), origin_time: admin.clock_now().await? })
+    }
+}
+
+#[async_trait]
+impl Clock for ScaledClock {
+    fn now(&self) -> OffsetDateTime {
+        self.origin_time + self.origin.elapsed().mul_f64(self.factor)
+    }
+
+    async fn sleep(&self, d: Duration) -> Result<(), HarnessError> {
+        tokio::time::sleep(d.div_f64(self.factor)).await;
+        Ok(())
+    }
+}
+
 /// The mock's virtual clock: `sleep` advances it through the admin API.
 #[derive(Debug)]
 pub struct MockClock {

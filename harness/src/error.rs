@@ -55,12 +55,12 @@ pub enum HarnessError {
         message: String,
     },
     /// A file could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (kept out of the error chain so it is printed once).
+        cause: std::io::Error,
     },
     /// A step needs the mock (e.g. `rehost`) but the target is not one.
     #[error(

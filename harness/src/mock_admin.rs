@@ -30,6 +30,8 @@ pub struct MockInfo {
 /// A fault the mock fired.
 #[derive(Debug, Clone, Deserialize)]
 pub struct FiredFault {
+    /// Order of firing.
+    pub seq: u64,
     /// Kind.
     pub kind: String,
     /// Group id.
@@ -114,10 +116,23 @@ impl MockAdmin {
         parse_time(&d.now)
     }
 
-    /// Fires a fault at a group now.
-    pub async fn fault(&self, kind: &str, target: &str, hypothesis: &BTreeMap<String, Value>) -> Result<FiredFault, HarnessError> {
-        let v =
-            self.call(reqwest::Method::POST, "/faults", Some(json!({"kind": kind, "target": target, "hypothesis": hypothesis}))).await?;
-        serde_json::from_value(v).map_err(|e| HarnessError::Protocol(format!("mock fault answer: {e}")))
+    /// Fires a fault now; returns what fired at once (a wave's members and recoveries fire
+    /// later: read them with [`MockAdmin::faults`]).
+    pub async fn fault(&self, spec: &Value) -> Result<Vec<FiredFault>, HarnessError> {
+        let v = self.call(reqwest::Method::POST, "/faults", Some(spec.clone())).await?;
+        serde_json::from_value(v.get("value").cloned().unwrap_or_default())
+            .map_err(|e| HarnessError::Protocol(format!("mock fault answer: {e}")))
+    }
+
+    /// Adds a fault plan (the mock's fault-file format, as JSON).
+    pub async fn plan(&self, plan: &Value) -> Result<(), HarnessError> {
+        self.call(reqwest::Method::POST, "/faults/plan", Some(plan.clone())).await.map(|_| ())
+    }
+
+    /// Every fault that fired so far, in order.
+    pub async fn faults(&self) -> Result<Vec<FiredFault>, HarnessError> {
+        let v = self.call(reqwest::Method::GET, "/faults", None).await?;
+        serde_json::from_value(v.get("value").cloned().unwrap_or_default())
+            .map_err(|e| HarnessError::Protocol(format!("mock fault log: {e}")))
     }
 }

@@ -1,5 +1,5 @@
-//! The runner: for each scenario iteration, deploy a test agent group, check it, run each step
-//! and check again, then delete the group whatever happened. It never formats output: it
+//! The runner: for each scenario iteration, deploy its test agent groups, check them, run each
+//! step and check again, then delete the groups whatever happened. It never formats output: it
 //! records history and tells a [`Progress`] what it did.
 
 use crate::arm::ArmClient;
@@ -7,13 +7,15 @@ use crate::arm::group::GroupRef;
 use crate::channel::Channel;
 use crate::check::{Observation, arm_ip, arm_view, judge, settled};
 use crate::error::HarnessError;
-use crate::mock_admin::MockAdmin;
+use crate::mock_admin::{FiredFault, MockAdmin};
 use crate::probe::LogReading;
 use crate::recorder::Recorder;
 use crate::secret::{Secret, SecretSource};
-use crate::suite::{Fate, Scenario, Step, Suite};
+use crate::suite::{Fate, Scenario, Step, Suite, UpdateVariant};
+use crate::template::GroupTemplate;
 use aci_chaos_reports::{ArmView, CheckRow, FaultEvent, Phase, PlacementView, Record, StepEvent, Verdict};
 use futures::StreamExt;
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,6 +59,19 @@ impl Progress for NoProgress {
     fn step_done(&self, _: &str, _: u32, _: &str, _: &[(Channel, Verdict)]) {}
 }
 
+/// Whether a scenario met its expectation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioOutcome {
+    /// Scenario.
+    pub scenario: String,
+    /// Iterations that met `expect`.
+    pub met: usize,
+    /// Iterations run.
+    pub total: usize,
+    /// Whether the pass policy holds.
+    pub passed: bool,
+}
+
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunResult {
@@ -68,6 +83,8 @@ pub struct RunResult {
     pub error: Option<String>,
     /// Whether the run was interrupted.
     pub interrupted: bool,
+    /// Scenarios with an expectation, and whether they passed.
+    pub outcomes: Vec<ScenarioOutcome>,
 }
 
 /// The engine.
@@ -79,19 +96,35 @@ pub struct Runner<'a> {
     progress: &'a dyn Progress,
     cancel: &'a AtomicBool,
     live: Mutex<Vec<GroupRef>>,
+    faults_seen: Mutex<u64>,
+    met: Mutex<BTreeMap<String, (usize, usize)>>,
+    unreachable: AtomicBool,
 }
 
-/// The name of a scenario iteration's group: `acc-<run>-<scenario>-<n>`.
-pub fn group_name(run_id: &str, scenario: &str, iteration: u32) -> String {
-    format!("acc-{run_id}-{scenario}-{iteration}")
+/// The name of a scenario iteration's group: `acc-<run>-<scenario>-<n>`, with `-a`, `-b`, …
+/// when the scenario deploys several groups together.
+pub fn group_name(run_id: &str, scenario: &str, iteration: u32, index: usize, count: usize) -> String {
+    if count > 1 {
+        format!("acc-{run_id}-{scenario}-{iteration}-{}", (b'a' + index as u8) as char)
+    } else {
+        format!("acc-{run_id}-{scenario}-{iteration}")
+    }
 }
 
-/// One scenario iteration: what every history line of it names.
-#[derive(Clone, Copy)]
-struct Ctx<'s> {
-    sc: &'s Scenario,
-    n: u32,
-    g: &'s GroupRef,
+/// One test agent group of an iteration.
+struct Member {
+    g: GroupRef,
+    template: GroupTemplate,
+    secrets: BTreeMap<Channel, Secret>,
+    expected: BTreeMap<Channel, String>,
+    placement: PlacementView,
+    deleted: bool,
+    last: BTreeMap<Channel, Verdict>,
+}
+
+struct Before {
+    arm: ArmView,
+    placement: PlacementView,
 }
 
 /// A step's place in its iteration.
@@ -99,11 +132,6 @@ struct At<'s> {
     index: u32,
     step: &'s str,
     hypothesis: BTreeMap<Channel, String>,
-}
-
-struct Before {
-    arm: ArmView,
-    placement: PlacementView,
 }
 
 impl<'a> Runner<'a> {
@@ -116,12 +144,26 @@ impl<'a> Runner<'a> {
         progress: &'a dyn Progress,
         cancel: &'a AtomicBool,
     ) -> Self {
-        Self { cfg, client, mock, recorder, progress, cancel, live: Mutex::new(Vec::new()) }
+        Self {
+            cfg,
+            client,
+            mock,
+            recorder,
+            progress,
+            cancel,
+            live: Mutex::new(Vec::new()),
+            faults_seen: Mutex::new(0),
+            met: Mutex::new(BTreeMap::new()),
+            unreachable: AtomicBool::new(false),
+        }
     }
 
     /// Refuses, before anything is deployed, suites that need the mock on a target that is not.
     pub fn preflight(&self, suites: &[Suite]) -> Result<(), HarnessError> {
         if self.mock.is_none() {
+            if let Some(s) = suites.iter().find(|s| !s.mock_faults.is_empty()) {
+                return Err(HarnessError::NeedsMock { scenario: format!("(suite {})", s.name), step: "mock-fault".into() });
+            }
             for s in suites.iter().flat_map(|s| &s.scenarios) {
                 if let Some(step) = s.steps.iter().find(|st| st.mock_only()) {
                     return Err(HarnessError::NeedsMock { scenario: s.name.clone(), step: step.name().into() });
@@ -137,6 +179,13 @@ impl<'a> Runner<'a> {
         let work: Vec<(&Scenario, u32)> =
             suites.iter().flat_map(|s| &s.scenarios).flat_map(|sc| (1..=sc.iterations).map(move |n| (sc, n))).collect();
         self.progress.planned(work.iter().map(|(s, _)| 1 + s.steps.len() as u64).sum());
+        if let Some(m) = &self.mock {
+            *self.faults_seen.lock().unwrap_or_else(|p| p.into_inner()) = m.faults().await?.last().map(|f| f.seq).unwrap_or(0);
+            let planned: Vec<Value> = suites.iter().flat_map(|s| s.mock_faults.iter().cloned()).collect();
+            if !planned.is_empty() {
+                m.plan(&json!({"fault": planned})).await?;
+            }
+        }
         let tags = crate::template::tags(&self.cfg.run_id, "-");
         let created_rg =
             self.client.ensure_resource_group(&self.cfg.subscription, &self.cfg.resource_group, &self.cfg.location, &tags).await?;
@@ -146,6 +195,28 @@ impl<'a> Runner<'a> {
             .filter_map(|e| async move { e })
             .collect()
             .await;
+        let mut outcomes = Vec::new();
+        for sc in suites.iter().flat_map(|s| &s.scenarios).filter(|sc| !sc.expect.is_empty()) {
+            let (met, total) = self.met.lock().unwrap_or_else(|p| p.into_inner()).get(&sc.name).copied().unwrap_or((0, 0));
+            let passed = total > 0 && sc.pass.passes(met, total);
+            let expect = sc.expect.iter().map(|(c, v)| format!("{c} {v}")).collect::<Vec<_>>().join(", ");
+            self.recorder.record(
+                Phase::Info,
+                Record::Step(StepEvent {
+                    scenario: sc.name.clone(),
+                    iteration: 0,
+                    group: String::new(),
+                    index: 0,
+                    step: "expectation".into(),
+                    detail: format!(
+                        "{}: {met} of {total} iterations ended with {expect} (pass policy: {})",
+                        if passed { "pass" } else { "FAIL" },
+                        sc.pass.as_str()
+                    ),
+                }),
+            )?;
+            outcomes.push(ScenarioOutcome { scenario: sc.name.clone(), met, total, passed });
+        }
         if created_rg && let Err(e) = self.client.delete_resource_group(&self.cfg.subscription, &self.cfg.resource_group).await {
             tracing::warn!("could not delete resource group {}: {e}", self.cfg.resource_group);
         }
@@ -155,6 +226,7 @@ impl<'a> Runner<'a> {
             created_resource_group: created_rg,
             error: errors.into_iter().next(),
             interrupted: self.cancel.load(Ordering::SeqCst),
+            outcomes,
         })
     }
 
@@ -162,142 +234,431 @@ impl<'a> Runner<'a> {
         if self.cancel.load(Ordering::SeqCst) {
             return Ok(());
         }
-        let g = GroupRef {
-            subscription: self.cfg.subscription.clone(),
-            resource_group: self.cfg.resource_group.clone(),
-            name: group_name(&self.cfg.run_id, &sc.name, n),
-        };
-        let cx = Ctx { sc, n, g: &g };
-        let result = self.iteration(cx).await;
-        if let Err(e) = &result {
-            self.step_event(Phase::Fail, cx, 0, "iteration", e.to_string())?;
+        if self.unreachable.load(Ordering::SeqCst) {
+            return Err(HarnessError::Protocol(format!("{} #{n} not run: the target stopped answering", sc.name)));
         }
-        match self.client.delete_group(&g).await {
-            Ok(()) => self.live.lock().unwrap_or_else(|p| p.into_inner()).retain(|x| *x != g),
-            Err(e) => tracing::warn!("could not delete {}: {e}", g.name),
+        let count = sc.groups.len();
+        let mut members: Vec<Member> = sc
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let g = GroupRef {
+                    subscription: self.cfg.subscription.clone(),
+                    resource_group: self.cfg.resource_group.clone(),
+                    name: group_name(&self.cfg.run_id, &sc.name, n, i, count),
+                };
+                let secrets: BTreeMap<Channel, Secret> = t.channels.iter().map(|c| (*c, self.cfg.secrets.secret(&g.name, *c))).collect();
+                let expected = secrets.iter().map(|(c, s)| (*c, s.fingerprint())).collect();
+                Member {
+                    g,
+                    template: t.clone(),
+                    secrets,
+                    expected,
+                    placement: PlacementView::default(),
+                    deleted: false,
+                    last: BTreeMap::new(),
+                }
+            })
+            .collect();
+        let result = self.iteration(sc, n, &mut members).await;
+        if let Err(HarnessError::Transport { .. }) = &result {
+            // Retries are used up: the target is gone. Start nothing more.
+            self.unreachable.store(true, Ordering::SeqCst);
+        }
+        if let Err(e) = &result {
+            self.step_event(Phase::Fail, sc, n, &members[0].g, 0, "iteration", e.to_string())?;
+        }
+        for m in members.iter().filter(|_| !self.unreachable.load(Ordering::SeqCst)) {
+            match self.client.delete_group(&m.g).await {
+                Ok(()) => self.live.lock().unwrap_or_else(|p| p.into_inner()).retain(|x| *x != m.g),
+                Err(e) => tracing::warn!("could not delete {}: {e}", m.g.name),
+            }
+        }
+        if !sc.expect.is_empty() {
+            let ok = result.is_ok() && members.iter().all(|m| sc.expect.iter().all(|(c, v)| m.last.get(c) == Some(v)));
+            let mut met = self.met.lock().unwrap_or_else(|p| p.into_inner());
+            let e = met.entry(sc.name.clone()).or_insert((0, 0));
+            e.0 += ok as usize;
+            e.1 += 1;
         }
         result
     }
 
-    fn step_event(&self, phase: Phase, cx: Ctx<'_>, index: u32, step: &str, detail: String) -> Result<(), HarnessError> {
+    #[allow(clippy::too_many_arguments)]
+    fn step_event(
+        &self,
+        phase: Phase,
+        sc: &Scenario,
+        n: u32,
+        g: &GroupRef,
+        index: u32,
+        step: &str,
+        detail: String,
+    ) -> Result<(), HarnessError> {
         self.recorder.record(
             phase,
-            Record::Step(StepEvent {
-                scenario: cx.sc.name.clone(),
-                iteration: cx.n,
-                group: cx.g.name.clone(),
-                index,
-                step: step.into(),
-                detail,
-            }),
+            Record::Step(StepEvent { scenario: sc.name.clone(), iteration: n, group: g.name.clone(), index, step: step.into(), detail }),
         )
     }
 
-    async fn iteration(&self, cx: Ctx<'_>) -> Result<(), HarnessError> {
-        let Ctx { sc, n, g } = cx;
-        let secrets: BTreeMap<Channel, Secret> = sc.group.channels.iter().map(|c| (*c, self.cfg.secrets.secret(&g.name, *c))).collect();
-        let expected: BTreeMap<Channel, String> = secrets.iter().map(|(c, s)| (*c, s.fingerprint())).collect();
-        let body = sc.group.body(&self.cfg.location, &self.cfg.run_id, &sc.name, &g.name, &secrets);
-        drop(secrets);
+    fn body(&self, sc: &Scenario, m: &Member, omit: &[Channel]) -> Value {
+        let secrets: BTreeMap<Channel, Secret> =
+            m.secrets.iter().filter(|(c, _)| !omit.contains(c)).map(|(c, s)| (*c, s.clone())).collect();
+        m.template.body(&self.cfg.location, &self.cfg.run_id, &sc.name, &m.g.name, &secrets)
+    }
 
-        self.step_event(Phase::Invoke, cx, 0, "deploy", format!("PUT {} ({} channels)", g.name, expected.len()))?;
-        self.live.lock().unwrap_or_else(|p| p.into_inner()).push(g.clone());
-        let deployed = self.client.put_group(g, &body).await;
-        drop(body);
-        let before = Before { arm: ArmView::default(), placement: PlacementView::default() };
-        match deployed {
-            Ok(_) => self.step_event(Phase::Ok, cx, 0, "deploy", "deployed".into())?,
-            Err(e) => {
-                self.step_event(Phase::Fail, cx, 0, "deploy", e.to_string())?;
-                self.record_unobserved(
-                    cx,
-                    &At { index: 0, step: "deploy", hypothesis: BTreeMap::new() },
-                    &before,
-                    &expected,
-                    &format!("deploy failed: {e}"),
-                )?;
-                return Err(e);
+    async fn deploy(&self, sc: &Scenario, m: &Member) -> Result<(), HarnessError> {
+        {
+            let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+            if !live.contains(&m.g) {
+                live.push(m.g.clone());
             }
         }
-        let mut last = self.observe(sc, g).await;
-        self.record_checks(cx, &At { index: 0, step: "deploy", hypothesis: BTreeMap::new() }, &before, &last, &expected)?;
+        self.client.put_group(&m.g, &self.body(sc, m, &[])).await.map(|_| ())
+    }
 
-        for (i, step) in sc.steps.iter().enumerate() {
-            if self.cancel.load(Ordering::SeqCst) {
-                self.step_event(Phase::Info, cx, i as u32 + 1, step.name(), "interrupted: remaining steps skipped".into())?;
-                break;
-            }
-            let index = i as u32 + 1;
-            let before = match self.client.get_group(g).await {
-                Ok(body) => Before {
-                    arm: arm_view(&body, sc.group.profile.container_name()),
-                    placement: PlacementView { ip: arm_ip(&body), ..last.placement.clone() },
-                },
-                Err(_) => Before { arm: ArmView::default(), placement: last.placement.clone() },
-            };
-            self.step_event(Phase::Invoke, cx, index, step.name(), describe(step))?;
-            let hypothesis = match step {
-                Step::Rehost { hypothesis } => hypothesis.iter().map(|(c, f)| (*c, f.describe())).collect(),
-                _ => BTreeMap::new(),
-            };
-            let at = At { index, step: step.name(), hypothesis };
-            match self.perform(step, g).await {
-                Ok(detail) => self.step_event(Phase::Ok, cx, index, step.name(), detail)?,
+    async fn iteration(&self, sc: &Scenario, n: u32, members: &mut [Member]) -> Result<(), HarnessError> {
+        let deploy = At { index: 0, step: "deploy", hypothesis: BTreeMap::new() };
+        for m in members.iter_mut() {
+            self.step_event(Phase::Invoke, sc, n, &m.g, 0, "deploy", format!("PUT {} ({} channels)", m.g.name, m.expected.len()))?;
+            match self.deploy(sc, m).await {
+                Ok(()) => self.step_event(Phase::Ok, sc, n, &m.g, 0, "deploy", "deployed".into())?,
                 Err(e) => {
-                    self.step_event(Phase::Fail, cx, index, step.name(), e.to_string())?;
-                    self.record_unobserved(cx, &at, &before, &expected, &format!("step failed: {e}"))?;
+                    self.step_event(Phase::Fail, sc, n, &m.g, 0, "deploy", e.to_string())?;
+                    let before = Before { arm: ArmView::default(), placement: PlacementView::default() };
+                    let obs = unobserved(&format!("deploy failed: {e}"));
+                    self.record_checks(sc, n, m, &deploy, &before, &obs)?;
                     return Err(e);
                 }
             }
-            last = self.observe(sc, g).await;
-            if last.arm.as_ref().is_some_and(|a| a.group_state == "Stopped") {
-                // A stopped group has no container: there is nothing that could see a secret.
-                self.step_event(Phase::Info, cx, index, step.name(), "group stopped: no container runs, so no check".into())?;
+        }
+        self.check_all(sc, n, members, &deploy, None).await?;
+
+        for (i, step) in sc.steps.iter().enumerate() {
+            let index = i as u32 + 1;
+            if self.cancel.load(Ordering::SeqCst) {
+                self.step_event(Phase::Info, sc, n, &members[0].g, index, step.name(), "interrupted: remaining steps skipped".into())?;
+                break;
+            }
+            let hypothesis: BTreeMap<Channel, String> =
+                step.hypothesis().map(|h| h.iter().map(|(c, f)| (*c, f.describe())).collect()).unwrap_or_default();
+            let at = At { index, step: step.name(), hypothesis };
+            let mut befores = Vec::new();
+            for m in members.iter() {
+                befores.push(self.before(m).await);
+            }
+            for m in members.iter().filter(|m| !m.deleted) {
+                self.step_event(Phase::Invoke, sc, n, &m.g, index, step.name(), describe(step))?;
+            }
+            if let Step::Soak { duration, every } = step {
+                self.soak(sc, n, members, &at, &befores, duration.0, every.0).await?;
+                continue;
+            }
+            match self.perform(sc, step, members).await {
+                Ok(detail) => {
+                    for m in members.iter() {
+                        self.step_event(Phase::Ok, sc, n, &m.g, index, step.name(), detail.clone())?;
+                    }
+                }
+                Err(e) => {
+                    for (m, b) in members.iter_mut().zip(&befores) {
+                        self.step_event(Phase::Fail, sc, n, &m.g, index, step.name(), e.to_string())?;
+                        self.record_checks(sc, n, m, &at, b, &unobserved(&format!("step failed: {e}")))?;
+                    }
+                    return Err(e);
+                }
+            }
+            self.record_new_faults().await?;
+            if matches!(step, Step::Delete {}) {
                 self.progress.step_done(&sc.name, n, step.name(), &[]);
                 continue;
             }
-            self.record_checks(cx, &at, &before, &last, &expected)?;
+            self.check_all(sc, n, members, &at, Some(&befores)).await?;
         }
         Ok(())
     }
 
-    async fn perform(&self, step: &Step, g: &GroupRef) -> Result<String, HarnessError> {
-        match step {
-            Step::Restart | Step::Stop | Step::Start => {
-                let r = self.client.group_action(g, step.name()).await?;
-                Ok(format!("{} answered {}", step.name(), r.status))
-            }
-            Step::Wait { duration } => {
-                self.client.clock().sleep(duration.0).await?;
-                Ok(format!("waited {}", humantime::format_duration(duration.0)))
-            }
-            Step::Rehost { hypothesis } => {
-                let mock = self.mock.as_ref().ok_or_else(|| HarnessError::NeedsMock { scenario: String::new(), step: "rehost".into() })?;
-                let h: BTreeMap<String, serde_json::Value> =
-                    hypothesis.iter().map(|(c, f)| (c.as_str().to_string(), serde_json::to_value(f).unwrap_or_default())).collect();
-                let fired = mock.fault("rehost", &g.id(), &h).await?;
-                self.recorder.record(
-                    Phase::Info,
-                    Record::Fault(FaultEvent {
-                        kind: fired.kind.clone(),
-                        target: fired.target.clone(),
-                        at: fired.at.clone(),
-                        hypothesis: fired.hypothesis.clone(),
-                        outcome: fired.outcome.clone(),
-                    }),
-                )?;
-                Ok(format!(
-                    "rehost fired at {}: {}",
-                    fired.at,
-                    fired.outcome.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
-                ))
-            }
+    async fn before(&self, m: &Member) -> Before {
+        if m.deleted {
+            return Before { arm: ArmView::default(), placement: PlacementView::default() };
+        }
+        match self.client.get_group(&m.g).await {
+            Ok(body) => Before {
+                arm: arm_view(&body, m.template.profile.container_name()),
+                placement: PlacementView { ip: arm_ip(&body), ..m.placement.clone() },
+            },
+            Err(_) => Before { arm: ArmView::default(), placement: m.placement.clone() },
         }
     }
 
+    /// Observes every live group and records a check per channel.
+    async fn check_all(
+        &self,
+        sc: &Scenario,
+        n: u32,
+        members: &mut [Member],
+        at: &At<'_>,
+        befores: Option<&[Before]>,
+    ) -> Result<(), HarnessError> {
+        let mut verdicts = Vec::new();
+        for (i, m) in members.iter_mut().enumerate() {
+            if m.deleted {
+                continue;
+            }
+            let obs = self.observe(m).await;
+            if obs.arm.as_ref().is_some_and(|a| a.group_state == "Stopped") {
+                // A stopped group has no container: there is nothing that could see a secret.
+                self.step_event(Phase::Info, sc, n, &m.g, at.index, at.step, "group stopped: no container runs, so no check".into())?;
+                continue;
+            }
+            let empty = Before { arm: ArmView::default(), placement: PlacementView::default() };
+            let before = befores.and_then(|b| b.get(i)).unwrap_or(&empty);
+            verdicts.extend(self.record_checks(sc, n, m, at, before, &obs)?);
+            if !obs.placement.host.is_empty() {
+                m.placement = obs.placement.clone();
+            }
+        }
+        self.progress.step_done(&sc.name, n, at.step, &verdicts);
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn soak(
+        &self,
+        sc: &Scenario,
+        n: u32,
+        members: &mut [Member],
+        at: &At<'_>,
+        befores: &[Before],
+        duration: Duration,
+        every: Duration,
+    ) -> Result<(), HarnessError> {
+        let clock = self.client.clock().clone();
+        let rounds = (duration.as_secs_f64() / every.as_secs_f64()).floor() as u64;
+        let mut prev: Vec<Option<(BTreeMap<Channel, Verdict>, String)>> = vec![None; members.len()];
+        let mut recorded = 0usize;
+        let mut checks = 0usize;
+        let mut round = 0;
+        let quiet = self.client.quiet();
+        while round < rounds {
+            if self.cancel.load(Ordering::SeqCst) {
+                break;
+            }
+            round += 1;
+            clock.sleep(every).await?;
+            for (i, m) in members.iter_mut().enumerate() {
+                if m.deleted {
+                    continue;
+                }
+                let obs = self.observe_with(m, &quiet).await;
+                checks += 1;
+                let now: BTreeMap<Channel, Verdict> = m.expected.iter().map(|(c, fp)| (*c, judge(&obs, *c, fp).verdict)).collect();
+                let sig = (now.clone(), obs.placement.boot.clone());
+                let changed = prev[i].as_ref() != Some(&sig);
+                if changed || round == rounds {
+                    self.record_new_faults().await?;
+                    let before_placement = prev[i].as_ref().map(|_| m.placement.clone()).unwrap_or_else(|| befores[i].placement.clone());
+                    let b = Before { arm: befores[i].arm.clone(), placement: before_placement };
+                    self.record_checks(sc, n, m, at, &b, &obs)?;
+                    recorded += 1;
+                }
+                if !obs.placement.host.is_empty() {
+                    m.placement = obs.placement.clone();
+                }
+                prev[i] = Some(sig);
+            }
+        }
+        self.record_new_faults().await?;
+        let detail = format!(
+            "soaked {} with a check every {}: {checks} checks, {recorded} recorded (changes and the last round)",
+            humantime::format_duration(duration),
+            humantime::format_duration(every)
+        );
+        for m in members.iter() {
+            self.step_event(Phase::Ok, sc, n, &m.g, at.index, at.step, detail.clone())?;
+        }
+        self.progress.step_done(&sc.name, n, at.step, &[]);
+        Ok(())
+    }
+
+    async fn fault(&self, spec: Value) -> Result<Vec<FiredFault>, HarnessError> {
+        let mock = self.mock.as_ref().ok_or_else(|| HarnessError::NeedsMock { scenario: String::new(), step: "fault".into() })?;
+        mock.fault(&spec).await
+    }
+
+    /// Records the faults the mock fired since the last look (waves and recoveries fire later).
+    async fn record_new_faults(&self) -> Result<(), HarnessError> {
+        let Some(mock) = &self.mock else { return Ok(()) };
+        let seen = *self.faults_seen.lock().unwrap_or_else(|p| p.into_inner());
+        let all = mock.faults().await?;
+        let prefix = format!("/subscriptions/{}/resourceGroups/{}/", self.cfg.subscription, self.cfg.resource_group);
+        for f in all.iter().filter(|f| f.seq > seen) {
+            if f.target.to_ascii_lowercase().starts_with(&prefix.to_ascii_lowercase()) {
+                self.recorder.record(
+                    Phase::Info,
+                    Record::Fault(FaultEvent {
+                        kind: f.kind.clone(),
+                        target: f.target.clone(),
+                        at: f.at.clone(),
+                        hypothesis: f.hypothesis.clone(),
+                        outcome: f.outcome.clone(),
+                    }),
+                )?;
+            }
+        }
+        if let Some(last) = all.last() {
+            *self.faults_seen.lock().unwrap_or_else(|p| p.into_inner()) = last.seq;
+        }
+        Ok(())
+    }
+
+    async fn perform(&self, sc: &Scenario, step: &Step, members: &mut [Member]) -> Result<String, HarnessError> {
+        let hyp = |h: &BTreeMap<Channel, Fate>| -> Value {
+            h.iter().map(|(c, f)| (c.as_str().to_string(), serde_json::to_value(f).unwrap_or_default())).collect()
+        };
+        let clock = self.client.clock().clone();
+        let live: Vec<usize> = (0..members.len()).filter(|i| !members[*i].deleted).collect();
+        let mut details = Vec::new();
+        match step {
+            Step::Deploy {} => {
+                for m in members.iter_mut() {
+                    self.deploy(sc, m).await?;
+                    m.deleted = false;
+                }
+                details.push("PUT of the full spec".into());
+            }
+            Step::Restart {} | Step::Stop {} | Step::Start {} => {
+                for &i in &live {
+                    let r = self.client.group_action(&members[i].g, step.name()).await?;
+                    details.push(format!("{} answered {}", step.name(), r.status));
+                }
+            }
+            Step::Update { variant, image } => {
+                for &i in &live {
+                    let m = &mut members[i];
+                    match variant {
+                        UpdateVariant::Resend => {
+                            let r = self.client.put_group(&m.g, &self.body(sc, m, &[])).await?;
+                            details.push(format!("PUT of the full spec answered {}", r.status));
+                        }
+                        UpdateVariant::Image => {
+                            m.template.image = image.clone().unwrap_or_else(|| crate::template::ALTERNATE_IMAGE.to_string());
+                            let r = self.client.put_group(&m.g, &self.body(sc, m, &[])).await?;
+                            details.push(format!("PUT with image {} answered {}", m.template.image, r.status));
+                        }
+                        UpdateVariant::Omit => {
+                            let r = self.client.put_group(&m.g, &self.body(sc, m, &[Channel::SecureEnv])).await?;
+                            details.push(format!("PUT without {} answered {}", m.template.profile.secure_var(), r.status));
+                        }
+                        UpdateVariant::PatchTags => {
+                            let mut tags = crate::template::tags(&self.cfg.run_id, &sc.name);
+                            tags["aci-chaos-touched"] = json!("patch-tags");
+                            let r = self.client.patch_tags(&m.g, &tags).await?;
+                            details.push(format!("PATCH of the tags answered {}", r.status));
+                        }
+                        UpdateVariant::Roundtrip => {
+                            let got = self.client.get_group(&m.g).await?;
+                            match self.client.put_group(&m.g, &roundtrip_body(&got)).await {
+                                Ok(r) => details.push(format!("ARM accepted the PUT of its own GET body ({})", r.status)),
+                                Err(HarnessError::Arm { status, code, message, .. }) if (400..500).contains(&status) => {
+                                    details.push(format!("ARM refused the PUT of its own GET body: {status} {code}: {message}"))
+                                }
+                                Err(e) => return Err(e),
+                            }
+                        }
+                    }
+                }
+            }
+            Step::ZoneChange { to } => {
+                for &i in &live {
+                    let m = &mut members[i];
+                    let mut moved = m.template.clone();
+                    moved.zones = vec![to.clone()];
+                    let secrets = m.secrets.clone();
+                    let body = moved.body(&self.cfg.location, &self.cfg.run_id, &sc.name, &m.g.name, &secrets);
+                    let refusal = match self.client.put_group(&m.g, &body).await {
+                        Ok(r) => format!("ARM accepted the zone change ({})", r.status),
+                        Err(HarnessError::Arm { status, code, message, .. }) if (400..500).contains(&status) => {
+                            format!("ARM refused the zone change: {status} {code}: {message}")
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    self.client.delete_group(&m.g).await?;
+                    m.template = moved;
+                    self.deploy(sc, m).await?;
+                    details.push(format!("{refusal}; deleted and recreated in zone {to}"));
+                }
+            }
+            Step::Recreate {} => {
+                for &i in &live {
+                    self.client.delete_group(&members[i].g).await?;
+                    self.deploy(sc, &members[i]).await?;
+                }
+                details.push("deleted and created again with the same spec and secrets".into());
+            }
+            Step::Delete {} => {
+                for &i in &live {
+                    self.client.delete_group(&members[i].g).await?;
+                    members[i].deleted = true;
+                    self.live.lock().unwrap_or_else(|p| p.into_inner()).retain(|x| *x != members[i].g);
+                }
+                details.push("deleted".into());
+            }
+            Step::Rehost { hypothesis } => {
+                for &i in &live {
+                    let fired = self.fault(json!({"kind": "rehost", "target": members[i].g.id(), "hypothesis": hyp(hypothesis)})).await?;
+                    details.extend(fired.iter().map(fired_detail));
+                }
+            }
+            Step::MaintenanceRestart {} => {
+                for &i in &live {
+                    let fired = self.fault(json!({"kind": "maintenance-restart", "target": members[i].g.id()})).await?;
+                    details.extend(fired.iter().map(fired_detail));
+                }
+            }
+            Step::HostFailure { recover_after, hypothesis } => {
+                for &i in &live {
+                    self.fault(json!({"kind": "host-failure", "target": members[i].g.id(), "hypothesis": hyp(hypothesis),
+                                      "recover-after": humantime::format_duration(recover_after.0).to_string()}))
+                        .await?;
+                }
+                clock.sleep(recover_after.0 + Duration::from_secs(1)).await?;
+                details.push(format!("host failed; rescheduled after {}", humantime::format_duration(recover_after.0)));
+            }
+            Step::ZoneOutage { zone, duration, hypothesis } => {
+                let mut spec = json!({"kind": "zone-outage", "hypothesis": hyp(hypothesis), "duration": humantime::format_duration(duration.0).to_string()});
+                match zone {
+                    Some(z) => spec["zone"] = json!(z),
+                    None => spec["target"] = json!(members[live.first().copied().unwrap_or(0)].g.id()),
+                }
+                let fired = self.fault(spec).await?;
+                clock.sleep(duration.0 + Duration::from_secs(1)).await?;
+                details.push(format!("zone out for {}: {} groups went down", humantime::format_duration(duration.0), fired.len()));
+            }
+            Step::MaintenanceWave { window, hypothesis } => {
+                self.fault(json!({"kind": "maintenance-wave", "hypothesis": hyp(hypothesis), "window": humantime::format_duration(window.0).to_string()}))
+                    .await?;
+                clock.sleep(window.0 + Duration::from_secs(1)).await?;
+                details.push(format!("maintenance wave over {}", humantime::format_duration(window.0)));
+            }
+            Step::Wait { duration } => {
+                clock.sleep(duration.0).await?;
+                details.push(format!("waited {}", humantime::format_duration(duration.0)));
+            }
+            Step::Soak { .. } => unreachable!("soak is run by Runner::soak"),
+        }
+        details.dedup();
+        Ok(details.join("; "))
+    }
+
     /// Polls the group until it settles (bounded), then reads its logs.
-    async fn observe(&self, sc: &Scenario, g: &GroupRef) -> Observation {
-        let container = sc.group.profile.container_name();
+    async fn observe(&self, m: &Member) -> Observation {
+        self.observe_with(m, &self.client).await
+    }
+
+    async fn observe_with(&self, m: &Member, client: &ArmClient) -> Observation {
+        let container = m.template.profile.container_name();
         let clock = self.client.clock().clone();
         let start = clock.now();
         let mut wait = Duration::from_secs(1);
@@ -305,7 +666,7 @@ impl<'a> Runner<'a> {
         let mut arm = None;
         let mut ip = String::new();
         loop {
-            match self.client.get_group(g).await {
+            match client.get_group(&m.g).await {
                 Ok(body) => {
                     let v = arm_view(&body, container);
                     ip = arm_ip(&body);
@@ -339,7 +700,11 @@ impl<'a> Runner<'a> {
             }
             wait = (wait * 2).min(Duration::from_secs(15));
         }
-        let logs = self.client.logs(g, container, self.cfg.log_tail).await.map(|t| crate::probe::read_logs(&t)).map_err(|e| e.to_string());
+        let logs = client
+            .logs(&m.g, container, self.cfg.log_tail)
+            .await
+            .map(|t| crate::probe::read_logs(&t))
+            .map_err(|e| format!("the logs could not be read: {e}"));
         let (host, boot) = match &logs {
             Ok(LogReading::Probe(p)) => (p.host.clone(), p.boot.clone()),
             _ => (String::new(), String::new()),
@@ -347,26 +712,26 @@ impl<'a> Runner<'a> {
         Observation { arm, placement: PlacementView { host, boot, ip }, logs, unsettled: None }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn record_checks(
         &self,
-        cx: Ctx<'_>,
+        sc: &Scenario,
+        n: u32,
+        m: &mut Member,
         at: &At<'_>,
         before: &Before,
         obs: &Observation,
-        expected: &BTreeMap<Channel, String>,
-    ) -> Result<(), HarnessError> {
-        let Ctx { sc, n, g } = cx;
-        let At { index, step, hypothesis } = at;
+    ) -> Result<Vec<(Channel, Verdict)>, HarnessError> {
         let mut verdicts = Vec::new();
-        for (ch, fp) in expected {
+        for (ch, fp) in &m.expected {
             let v = judge(obs, *ch, fp);
             verdicts.push((*ch, v.verdict));
             let row = CheckRow {
                 scenario: sc.name.clone(),
                 iteration: n,
-                group: g.name.clone(),
-                step_index: *index,
-                step: step.to_string(),
+                group: m.g.name.clone(),
+                step_index: at.index,
+                step: at.step.to_string(),
                 channel: ch.as_str().into(),
                 verdict: v.verdict,
                 reason: v.reason,
@@ -374,9 +739,9 @@ impl<'a> Runner<'a> {
                 expected_fp: fp.clone(),
                 observed_fp: v.observed,
                 time: crate::rfc3339(self.client.clock().now()),
-                zone: sc.group.zones.first().cloned().unwrap_or_else(|| "any".into()),
-                profile: sc.group.profile.as_str().into(),
-                hypothesis: hypothesis.get(ch).cloned().unwrap_or_default(),
+                zone: m.template.zones.first().cloned().unwrap_or_else(|| "any".into()),
+                profile: m.template.profile.as_str().into(),
+                hypothesis: at.hypothesis.get(ch).cloned().unwrap_or_default(),
                 arm_before: before.arm.clone(),
                 arm_after: obs.arm.clone().unwrap_or_default(),
                 placement_before: before.placement.clone(),
@@ -384,32 +749,55 @@ impl<'a> Runner<'a> {
             };
             self.recorder.record(Phase::Info, Record::Check(Box::new(row)))?;
         }
-        self.progress.step_done(&sc.name, n, step, &verdicts);
-        Ok(())
-    }
-
-    fn record_unobserved(
-        &self,
-        cx: Ctx<'_>,
-        at: &At<'_>,
-        before: &Before,
-        expected: &BTreeMap<Channel, String>,
-        why: &str,
-    ) -> Result<(), HarnessError> {
-        let obs = Observation { arm: None, placement: PlacementView::default(), logs: Err(why.to_string()), unsettled: None };
-        self.record_checks(cx, at, before, &obs, expected)
+        // The verdicts each member ended with, for the scenario's expectation.
+        m.last = verdicts.iter().copied().collect();
+        Ok(verdicts)
     }
 }
 
-fn describe(step: &Step) -> String {
-    match step {
-        Step::Rehost { hypothesis } if !hypothesis.is_empty() => {
-            format!(
-                "rehost (hypothesis: {})",
-                hypothesis.iter().map(|(c, f)| format!("{c} {}", Fate::describe(f))).collect::<Vec<_>>().join(", ")
-            )
+/// The body ARM's `GET` returned, as a client that round-trips it would `PUT` it back:
+/// read-only fields dropped, everything else (secure variables without values) kept.
+pub fn roundtrip_body(got: &Value) -> Value {
+    let mut b = got.clone();
+    if let Some(o) = b.as_object_mut() {
+        for k in ["id", "name", "type"] {
+            o.remove(k);
         }
+    }
+    if let Some(p) = b.get_mut("properties").and_then(Value::as_object_mut) {
+        p.remove("provisioningState");
+        p.remove("instanceView");
+        if let Some(Value::Array(cs)) = p.get_mut("containers") {
+            for c in cs {
+                if let Some(cp) = c.get_mut("properties").and_then(Value::as_object_mut) {
+                    cp.remove("instanceView");
+                }
+            }
+        }
+    }
+    b
+}
+
+fn unobserved(why: &str) -> Observation {
+    Observation { arm: None, placement: PlacementView::default(), logs: Err(why.to_string()), unsettled: None }
+}
+
+fn fired_detail(f: &FiredFault) -> String {
+    let o = f.outcome.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
+    if o.is_empty() { format!("{} fired at {}", f.kind, f.at) } else { format!("{} fired at {}: {o}", f.kind, f.at) }
+}
+
+fn describe(step: &Step) -> String {
+    let h = step
+        .hypothesis()
+        .filter(|h| !h.is_empty())
+        .map(|h| format!(" (hypothesis: {})", h.iter().map(|(c, f)| format!("{c} {}", Fate::describe(f))).collect::<Vec<_>>().join(", ")));
+    match step {
         Step::Wait { duration } => format!("wait {}", humantime::format_duration(duration.0)),
-        other => other.name().to_string(),
+        Step::Soak { duration, every } => {
+            format!("soak {} every {}", humantime::format_duration(duration.0), humantime::format_duration(every.0))
+        }
+        Step::ZoneChange { to } => format!("zone-change to {to}"),
+        other => format!("{}{}", other.name(), h.unwrap_or_default()),
     }
 }

@@ -66,6 +66,13 @@ impl SecretSource {
     }
 }
 
+/// `n` random bytes from the operating system, as hex (run ids on shared targets).
+pub fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
 /// The secret a seeded run gives a group's channel (so tests can look for it in every output).
 pub fn derive(seed: u64, group: &str, channel: Channel) -> Secret {
     let d = Sha256::digest(format!("aci-chaos secret v1|{seed}|{group}|{}", channel.as_str()).as_bytes());

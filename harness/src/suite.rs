@@ -16,6 +16,7 @@
 use crate::channel::Channel;
 use crate::error::HarnessError;
 use crate::template::{GroupTemplate, Profile, RestartPolicy};
+use aci_chaos_reports::Verdict;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -76,6 +77,9 @@ impl<'de> Deserialize<'de> for Fate {
     }
 }
 
+/// The longest duration a suite may name (ten years of virtual time).
+pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 86_400);
+
 /// A duration written like `30s`, `15m`, `90d`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HumanDuration(pub Duration);
@@ -84,24 +88,92 @@ impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         humantime::parse_duration(&s)
+            .map_err(|e| e.to_string())
+            .and_then(|v| if v > MAX_DURATION { Err(format!("longer than {}", humantime::format_duration(MAX_DURATION))) } else { Ok(v) })
             .map(HumanDuration)
             .map_err(|e| de::Error::custom(format!("`{s}` is not a duration ({e}): write it like \"30s\", \"15m\", \"2h\" or \"90d\"")))
     }
 }
 
-/// A step of a scenario, run after the group is deployed and checked.
+/// How an `update` step changes the group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpdateVariant {
+    /// `PUT` of the full spec, secrets resent.
+    Resend,
+    /// `PUT` of the body ARM's `GET` returned (it lacks secure values): ARM's refusal is recorded.
+    Roundtrip,
+    /// `PUT` of the spec without the secure variable (what a redeploy that drops it does).
+    Omit,
+    /// `PATCH` of the tags only.
+    PatchTags,
+    /// `PUT` with a new image, secrets resent.
+    Image,
+}
+
+/// A step of a scenario, run after the groups are deployed and checked.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "kebab-case", rename_all_fields = "kebab-case", deny_unknown_fields)]
 pub enum Step {
+    /// `PUT` of the full spec again (creates the group if it is gone).
+    Deploy {},
     /// `POST …/restart`: containers restart in place.
-    Restart,
+    Restart {},
     /// `POST …/stop`: terminate and deallocate.
-    Stop,
+    Stop {},
     /// `POST …/start`: a new deployment of a stopped group.
-    Start,
+    Start {},
+    /// `PUT`/`PATCH` of an existing group.
+    Update {
+        /// Which update.
+        variant: UpdateVariant,
+        /// The new image for `variant = "image"` (default: the image with a `-v2` tag).
+        #[serde(default)]
+        image: Option<String>,
+    },
+    /// Try to move the group to another zone (ARM refuses), then delete and recreate it there.
+    ZoneChange {
+        /// The zone to move to.
+        to: String,
+    },
+    /// Delete and create again with the same spec: the field's workaround.
+    Recreate {},
+    /// Delete the group (no check follows).
+    Delete {},
     /// Mock only: move the group to another host; each channel meets the hypothesis' fate.
     Rehost {
         /// Fate per channel; channels not named are kept.
+        #[serde(default)]
+        hypothesis: BTreeMap<Channel, Fate>,
+    },
+    /// Mock only: restart on the same host, everything kept.
+    MaintenanceRestart {},
+    /// Mock only: the group's host fails; the group lands on a new host after `recover-after`.
+    HostFailure {
+        /// How long until the group is rescheduled.
+        #[serde(default = "default_recover")]
+        recover_after: HumanDuration,
+        /// Fate per channel when it lands again.
+        #[serde(default)]
+        hypothesis: BTreeMap<Channel, Fate>,
+    },
+    /// Mock only: the first group's zone (or `zone`) goes out for `duration`.
+    ZoneOutage {
+        /// The zone (default: the zone the first group runs in).
+        #[serde(default)]
+        zone: Option<String>,
+        /// How long the zone is out.
+        duration: HumanDuration,
+        /// Fate per channel when groups land again.
+        #[serde(default)]
+        hypothesis: BTreeMap<Channel, Fate>,
+    },
+    /// Mock only: every group in the region is rehosted within `window`.
+    MaintenanceWave {
+        /// The window the rehosts spread over.
+        #[serde(default = "default_window")]
+        window: HumanDuration,
+        /// Fate per channel.
         #[serde(default)]
         hypothesis: BTreeMap<Channel, Fate>,
     },
@@ -110,23 +182,106 @@ pub enum Step {
         /// How long.
         duration: HumanDuration,
     },
+    /// Check every `every` for `duration`; history keeps the checks that saw a change.
+    Soak {
+        /// How long.
+        duration: HumanDuration,
+        /// How often to check.
+        every: HumanDuration,
+    },
+}
+
+fn default_recover() -> HumanDuration {
+    HumanDuration(Duration::from_secs(120))
+}
+
+fn default_window() -> HumanDuration {
+    HumanDuration(Duration::from_secs(600))
 }
 
 impl Step {
     /// The step's name in reports.
     pub fn name(&self) -> &'static str {
+        // (Unit-like steps are empty struct variants, so that serde refuses unknown keys on them.)
         match self {
-            Self::Restart => "restart",
-            Self::Stop => "stop",
-            Self::Start => "start",
+            Self::Deploy {} => "deploy",
+            Self::Restart {} => "restart",
+            Self::Stop {} => "stop",
+            Self::Start {} => "start",
+            Self::Update { variant, .. } => match variant {
+                UpdateVariant::Resend => "update-resend",
+                UpdateVariant::Roundtrip => "update-roundtrip",
+                UpdateVariant::Omit => "update-omit",
+                UpdateVariant::PatchTags => "update-patch-tags",
+                UpdateVariant::Image => "update-image",
+            },
+            Self::ZoneChange { .. } => "zone-change",
+            Self::Recreate {} => "recreate",
+            Self::Delete {} => "delete",
             Self::Rehost { .. } => "rehost",
+            Self::MaintenanceRestart {} => "maintenance-restart",
+            Self::HostFailure { .. } => "host-failure",
+            Self::ZoneOutage { .. } => "zone-outage",
+            Self::MaintenanceWave { .. } => "maintenance-wave",
             Self::Wait { .. } => "wait",
+            Self::Soak { .. } => "soak",
         }
     }
 
-    /// Whether the step needs the mock's fault API.
+    /// Whether the step needs the mock's fault API (platform events cannot be triggered on Azure).
     pub fn mock_only(&self) -> bool {
-        matches!(self, Self::Rehost { .. })
+        matches!(
+            self,
+            Self::Rehost { .. }
+                | Self::MaintenanceRestart {}
+                | Self::HostFailure { .. }
+                | Self::ZoneOutage { .. }
+                | Self::MaintenanceWave { .. }
+        )
+    }
+
+    /// The hypothesis a fault step carries.
+    pub fn hypothesis(&self) -> Option<&BTreeMap<Channel, Fate>> {
+        match self {
+            Self::Rehost { hypothesis }
+            | Self::HostFailure { hypothesis, .. }
+            | Self::ZoneOutage { hypothesis, .. }
+            | Self::MaintenanceWave { hypothesis, .. } => Some(hypothesis),
+            _ => None,
+        }
+    }
+}
+
+/// How many iterations must meet the scenario's expectation for it to pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum PassPolicy {
+    /// Every iteration.
+    #[default]
+    All,
+    /// More than half.
+    Most,
+    /// At least one.
+    Any,
+}
+
+impl PassPolicy {
+    /// Whether `met` of `total` iterations pass under this policy.
+    pub fn passes(self, met: usize, total: usize) -> bool {
+        match self {
+            Self::All => met == total,
+            Self::Most => met * 2 > total,
+            Self::Any => met > 0,
+        }
+    }
+
+    /// Its name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Most => "most",
+            Self::Any => "any",
+        }
     }
 }
 
@@ -147,6 +302,20 @@ struct RawGroup {
     #[serde(default = "default_memory")]
     memory_gb: f64,
     image: Option<String>,
+}
+
+impl Default for RawGroup {
+    fn default() -> Self {
+        Self {
+            profile: Profile::Probe,
+            channels: default_channels(),
+            restart_policy: RestartPolicy::Always,
+            zones: no_zones(),
+            cpu: 1.0,
+            memory_gb: 0.5,
+            image: None,
+        }
+    }
 }
 
 fn default_channels() -> Spanned<Vec<Channel>> {
@@ -173,7 +342,12 @@ struct RawScenario {
     description: String,
     #[serde(default = "default_iterations")]
     iterations: Spanned<u32>,
-    group: Option<RawGroup>,
+    group: Option<Spanned<RawGroup>>,
+    groups: Option<Spanned<Vec<RawGroup>>>,
+    #[serde(default)]
+    pass: PassPolicy,
+    #[serde(default)]
+    expect: BTreeMap<Channel, Verdict>,
     #[serde(default)]
     steps: Vec<Spanned<Step>>,
 }
@@ -192,6 +366,8 @@ struct RawSuite {
     suite: RawSuiteHeader,
     #[serde(default)]
     scenario: Vec<RawScenario>,
+    #[serde(default)]
+    mock_fault: Vec<toml::Table>,
 }
 
 /// One scenario, validated.
@@ -201,10 +377,14 @@ pub struct Scenario {
     pub name: String,
     /// What it shows.
     pub description: String,
-    /// How many groups it deploys, one after another.
+    /// How many times it runs.
     pub iterations: u32,
-    /// The group.
-    pub group: GroupTemplate,
+    /// The groups each iteration deploys together (most scenarios have one).
+    pub groups: Vec<GroupTemplate>,
+    /// How many iterations must meet `expect`.
+    pub pass: PassPolicy,
+    /// The verdict each channel should have at the end of an iteration (empty: no expectation).
+    pub expect: BTreeMap<Channel, Verdict>,
     /// Steps after the deploy.
     pub steps: Vec<Step>,
 }
@@ -220,6 +400,9 @@ pub struct Suite {
     pub description: String,
     /// Its scenarios, in file order.
     pub scenarios: Vec<Scenario>,
+    /// Faults the mock plans for the whole run (`[[mock-fault]]` tables, in the mock's fault-file
+    /// format: scheduled or at a rate). Mock only.
+    pub mock_faults: Vec<serde_json::Value>,
 }
 
 /// The longest scenario name (it is part of group names, which ARM limits to 63 characters).
@@ -237,7 +420,10 @@ pub fn suggest(word: &str, candidates: &[&str]) -> String {
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
     let col = before.rfind('\n').map(|i| before[i + 1..].chars().count()).unwrap_or_else(|| before.chars().count()) + 1;
@@ -256,10 +442,139 @@ fn with_suggestion(msg: &str) -> String {
     format!("{msg}{}", suggest(word, &candidates))
 }
 
+type ErrAt<'a> = dyn Fn(usize, String) -> HarnessError + 'a;
+
+/// Checks a step sequence makes sense: fault hypotheses name the groups' channels, and no step
+/// acts on a group that an earlier step stopped or deleted.
+fn check_steps(steps: &[(Step, usize)], groups: &[GroupTemplate], err_at: &ErrAt<'_>) -> Result<(), HarnessError> {
+    #[derive(PartialEq)]
+    enum State {
+        Running,
+        Stopped(usize),
+        Deleted(usize),
+    }
+    let mut state = State::Running;
+    for (i, (st, at)) in steps.iter().enumerate() {
+        let n = i + 1;
+        if let Some(h) = st.hypothesis() {
+            for ch in h.keys() {
+                if !groups.iter().all(|g| g.channels.contains(ch)) {
+                    return Err(err_at(
+                        *at,
+                        format!(
+                            "step {n} (`{}`) states a hypothesis for `{ch}`, which the scenario's groups do not all have: expected one of their channels",
+                            st.name()
+                        ),
+                    ));
+                }
+            }
+        }
+        let needs_running =
+            !matches!(st, Step::Wait { .. } | Step::Soak { .. } | Step::Deploy {} | Step::Recreate {} | Step::Start {} | Step::Delete {});
+        match (&state, st) {
+            (State::Deleted(d), s) if !matches!(s, Step::Deploy {} | Step::Recreate {} | Step::Wait { .. }) => {
+                return Err(err_at(
+                    *at,
+                    format!(
+                        "step {n} (`{}`) acts on a group that step {d} deleted: expected {{ kind = \"deploy\" }} or {{ kind = \"recreate\" }} first",
+                        st.name()
+                    ),
+                ));
+            }
+            (State::Stopped(d), _) if needs_running => {
+                return Err(err_at(
+                    *at,
+                    format!(
+                        "step {n} (`{}`) needs a running group, but step {d} stopped it: expected {{ kind = \"start\" }} first",
+                        st.name()
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        state = match st {
+            Step::Stop {} => State::Stopped(n),
+            Step::Delete {} => State::Deleted(n),
+            Step::Start {} | Step::Deploy {} | Step::Recreate {} => State::Running,
+            _ => state,
+        };
+    }
+    Ok(())
+}
+
+fn group_template(g: RawGroup, at: usize, name: &str, err_at: &ErrAt<'_>) -> Result<GroupTemplate, HarnessError> {
+    let channels = g.channels.get_ref().clone();
+    let cat = if g.channels.span().is_empty() { at } else { g.channels.span().start };
+    if channels.is_empty() {
+        return Err(err_at(cat, "channels is empty: expected at least one of secure-env, plain-env, secret-volume".into()));
+    }
+    let mut seen = Vec::new();
+    for c in &channels {
+        if seen.contains(c) {
+            return Err(err_at(cat, format!("channel `{c}` is listed twice")));
+        }
+        if *c == Channel::Keyvault {
+            return Err(err_at(
+                cat,
+                "channel `keyvault` is not available yet: it needs the mock's simulated Key Vault and managed identity; expected secure-env, plain-env or secret-volume".into(),
+            ));
+        }
+        seen.push(*c);
+    }
+    if g.profile != Profile::Probe && !channels.contains(&Channel::SecureEnv) {
+        return Err(err_at(
+            cat,
+            format!(
+                "profile `{}` needs the `secure-env` channel (its token): without it the agent exits at start, so nothing could be observed",
+                g.profile.as_str()
+            ),
+        ));
+    }
+    let zat = if g.zones.span().is_empty() { at } else { g.zones.span().start };
+    for z in g.zones.get_ref() {
+        if !["1", "2", "3"].contains(&z.as_str()) {
+            return Err(err_at(zat, format!("zone `{z}` is invalid: expected \"1\", \"2\" or \"3\"")));
+        }
+    }
+    if g.zones.get_ref().len() > 1 {
+        return Err(err_at(zat, "a container group can be pinned to one zone only: expected zones = [\"1\"] or similar".into()));
+    }
+    if !(g.cpu > 0.0 && g.cpu <= 4.0 && g.memory_gb > 0.0 && g.memory_gb <= 16.0) {
+        return Err(err_at(
+            at,
+            format!(
+                "scenario `{name}`: cpu {} / memory-gb {} out of range: expected 0 < cpu ≤ 4 and 0 < memory-gb ≤ 16",
+                g.cpu, g.memory_gb
+            ),
+        ));
+    }
+    Ok(GroupTemplate {
+        profile: g.profile,
+        channels,
+        restart_policy: g.restart_policy,
+        zones: g.zones.get_ref().clone(),
+        cpu: g.cpu,
+        memory_gb: g.memory_gb,
+        image: g.image.unwrap_or_else(|| crate::template::DEFAULT_IMAGE.to_string()),
+    })
+}
+
 impl Suite {
     /// Reads and validates a suite file.
     pub fn load(path: &Path) -> Result<Self, HarnessError> {
-        let text = std::fs::read_to_string(path).map_err(|source| HarnessError::Io { path: path.to_path_buf(), source })?;
+        if path.is_dir() {
+            return Err(HarnessError::Suite {
+                file: path.to_path_buf(),
+                line: 1,
+                column: 1,
+                message: "is a folder: expected a suite file (.toml)".into(),
+            });
+        }
+        let bytes = std::fs::read(path).map_err(|cause| HarnessError::Io { path: path.to_path_buf(), cause })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let (line, column) = line_col(&String::from_utf8_lossy(e.as_bytes()), e.utf8_error().valid_up_to());
+            HarnessError::Suite { file: path.to_path_buf(), line, column, message: "is not UTF-8 text: expected a TOML suite file".into() }
+        })?;
         Self::parse(path, &text)
     }
 
@@ -302,70 +617,75 @@ impl Suite {
             if !(1..=10_000).contains(&iterations) {
                 return Err(err_at(s.iterations.span().start, format!("iterations = {iterations} is out of range: expected 1 to 10000")));
             }
-            let g = s.group.unwrap_or_else(|| RawGroup {
-                profile: Profile::Probe,
-                channels: default_channels(),
-                restart_policy: RestartPolicy::Always,
-                zones: no_zones(),
-                cpu: 1.0,
-                memory_gb: 0.5,
-                image: None,
-            });
-            let channels = g.channels.get_ref().clone();
-            if channels.is_empty() {
-                return Err(err_at(
-                    g.channels.span().start,
-                    "channels is empty: expected at least one of secure-env, plain-env, secret-volume".into(),
-                ));
-            }
-            let mut seen = Vec::new();
-            for c in &channels {
-                if seen.contains(c) {
-                    return Err(err_at(g.channels.span().start, format!("channel `{c}` is listed twice")));
+            let raw_groups: Vec<(RawGroup, usize)> = match (s.group, s.groups) {
+                (Some(_), Some(gs)) => {
+                    return Err(err_at(gs.span().start, format!("scenario `{name}` has both `group` and `groups`: expected one of them")));
                 }
-                if *c == Channel::Keyvault {
-                    return Err(err_at(g.channels.span().start, "channel `keyvault` is not available yet: it needs the mock's simulated Key Vault and managed identity; expected secure-env, plain-env or secret-volume".into()));
+                (Some(g), None) => {
+                    let gat = g.span().start;
+                    vec![(g.into_inner(), gat)]
                 }
-                seen.push(*c);
-            }
-            for z in g.zones.get_ref() {
-                if !["1", "2", "3"].contains(&z.as_str()) {
-                    return Err(err_at(g.zones.span().start, format!("zone `{z}` is invalid: expected \"1\", \"2\" or \"3\"")));
+                (None, Some(gs)) => {
+                    let gat = gs.span().start;
+                    let gs = gs.into_inner();
+                    if gs.is_empty() || gs.len() > 26 {
+                        return Err(err_at(gat, format!("`groups` has {} entries: expected 1 to 26", gs.len())));
+                    }
+                    gs.into_iter().map(|g| (g, gat)).collect()
                 }
-            }
-            if g.zones.get_ref().len() > 1 {
-                return Err(err_at(
-                    g.zones.span().start,
-                    "a container group can be pinned to one zone only: expected zones = [\"1\"] or similar".into(),
-                ));
-            }
-            if !(g.cpu > 0.0 && g.cpu <= 4.0 && g.memory_gb > 0.0 && g.memory_gb <= 16.0) {
-                return Err(err_at(
-                    at,
-                    format!(
-                        "scenario `{name}`: cpu {} / memory-gb {} out of range: expected 0 < cpu ≤ 4 and 0 < memory-gb ≤ 16",
-                        g.cpu, g.memory_gb
-                    ),
-                ));
-            }
-            let template = GroupTemplate {
-                profile: g.profile,
-                channels,
-                restart_policy: g.restart_policy,
-                zones: g.zones.get_ref().clone(),
-                cpu: g.cpu,
-                memory_gb: g.memory_gb,
-                image: g.image.unwrap_or_else(|| crate::template::DEFAULT_IMAGE.to_string()),
+                (None, None) => vec![(RawGroup::default(), at)],
             };
+            let mut groups = Vec::new();
+            for (g, gat) in raw_groups {
+                groups.push(group_template(g, gat, &name, &err_at)?);
+            }
+            let steps: Vec<(Step, usize)> = s.steps.into_iter().map(|st| (st.get_ref().clone(), st.span().start)).collect();
+            for (st, sat) in &steps {
+                match st {
+                    Step::ZoneChange { to } | Step::ZoneOutage { zone: Some(to), .. } if !["1", "2", "3"].contains(&to.as_str()) => {
+                        return Err(err_at(*sat, format!("zone `{to}` is invalid: expected \"1\", \"2\" or \"3\"")));
+                    }
+                    Step::Soak { duration, every } if every.0.is_zero() || every.0 > duration.0 => {
+                        return Err(err_at(
+                            *sat,
+                            "soak needs 0 < every ≤ duration, e.g. { kind = \"soak\", duration = \"90d\", every = \"15m\" }".into(),
+                        ));
+                    }
+                    Step::Update { variant, image: Some(_) } if *variant != UpdateVariant::Image => {
+                        return Err(err_at(*sat, "`image` goes only with variant = \"image\"".into()));
+                    }
+                    _ => {}
+                }
+            }
+            check_steps(&steps, &groups, &err_at)?;
+            for ch in s.expect.keys() {
+                if !groups.iter().all(|g| g.channels.contains(ch)) {
+                    return Err(err_at(
+                        at,
+                        format!(
+                            "scenario `{name}` expects channel `{ch}`, which its groups do not all have: expected one of their channels"
+                        ),
+                    ));
+                }
+            }
             scenarios.push(Scenario {
                 name,
                 description: s.description,
                 iterations,
-                group: template,
-                steps: s.steps.into_iter().map(Spanned::into_inner).collect(),
+                groups,
+                pass: s.pass,
+                expect: s.expect,
+                steps: steps.into_iter().map(|(st, _)| st).collect(),
             });
         }
-        Ok(Suite { file: path.to_path_buf(), name: raw.suite.name.into_inner(), description: raw.suite.description, scenarios })
+        let mock_faults = raw.mock_fault.into_iter().map(|t| serde_json::to_value(t).unwrap_or_default()).collect();
+        Ok(Suite {
+            file: path.to_path_buf(),
+            name: raw.suite.name.into_inner(),
+            description: raw.suite.description,
+            scenarios,
+            mock_faults,
+        })
     }
 }
 

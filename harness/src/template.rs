@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 /// The image the probe runs from on real Azure: busybox, public on MCR.
 pub const DEFAULT_IMAGE: &str = "mcr.microsoft.com/azurelinux/busybox:1.36";
 
+/// The image an `update` with `variant = "image"` switches to when the suite names none.
+pub const ALTERNATE_IMAGE: &str = "mcr.microsoft.com/cbl-mariner/busybox:2.0";
+
 /// Where the secret volume is mounted, and the file the probe reads.
 pub const SECRET_MOUNT: &str = "/mnt/aci-chaos";
 /// The file in the secret volume.

@@ -6,7 +6,9 @@
 //! | `GET  /_aci-chaos/info` | mock name, version, seed, subscription, tenant, clock mode, now |
 //! | `GET  /_aci-chaos/clock` | `{"mode","now"}` |
 //! | `POST /_aci-chaos/clock/advance` `{"seconds":N}` | moves a virtual clock |
-//! | `POST /_aci-chaos/faults` `{"kind":"rehost","target":ID,"hypothesis":{channel: "kept"\|"lost"\|p}}` | fires a fault now |
+//! | `POST /_aci-chaos/clock/advance` `{"to":"next"}` | moves a virtual clock to the next planned event |
+//! | `POST /_aci-chaos/faults` `{"kind":"rehost","target":ID,"hypothesis":{channel: "kept"\|"lost"\|p}}` | fires a fault now (any kind of [`crate::faults::FaultSpec`]) |
+//! | `GET/POST /_aci-chaos/faults/plan` | the fault plan in force; POST adds rules ([`crate::faults::FaultPlan`] as JSON) |
 //! | `GET  /_aci-chaos/faults` | every fault that fired |
 //! | `GET  /_aci-chaos/state` | snapshot, secrets absent |
 //! | `POST /_aci-chaos/state/save` | writes the state to the `--state-file` (secrets kept there, mode 0600) |
@@ -18,9 +20,9 @@
 use crate::api::json;
 use crate::clock::{ClockMode, rfc3339};
 use crate::error::ArmError;
+use crate::faults::{FaultPlan, FaultSpec};
 use crate::route::segments;
 use crate::shared::Shared;
-use crate::world::LossHypothesis;
 use axum::body::Bytes;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
@@ -44,16 +46,8 @@ pub struct LoggedRequest {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Advance {
-    seconds: f64,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct FaultRequest {
-    kind: String,
-    target: String,
-    #[serde(default)]
-    hypothesis: LossHypothesis,
+    seconds: Option<f64>,
+    to: Option<String>,
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ArmError> {
@@ -100,10 +94,22 @@ pub fn handle(
         }
         (&Method::POST, ["clock", "advance"]) => {
             let a: Advance = parse(body)?;
-            if !(a.seconds.is_finite() && a.seconds >= 0.0 && a.seconds < 1e10) {
-                return Err(ArmError::invalid_parameter(format!("seconds must be a non-negative number, got {}", a.seconds)));
-            }
-            if !world.clock.advance(Duration::from_secs_f64(a.seconds)) {
+            let moved = match (a.seconds, a.to.as_deref()) {
+                (None, Some("next")) => {
+                    if world.clock.mode() != ClockMode::Real {
+                        world.advance_to_next();
+                    }
+                    world.clock.mode() != ClockMode::Real
+                }
+                (Some(seconds), None) => {
+                    if !(seconds.is_finite() && (0.0..1e10).contains(&seconds)) {
+                        return Err(ArmError::invalid_parameter(format!("seconds must be a non-negative number, got {seconds}")));
+                    }
+                    world.clock.advance(Duration::from_secs_f64(seconds))
+                }
+                _ => return Err(ArmError::invalid_parameter("advance takes {\"seconds\": N} or {\"to\": \"next\"}")),
+            };
+            if !moved {
                 return Err(ArmError::new(
                     StatusCode::CONFLICT,
                     "RealClock",
@@ -115,11 +121,15 @@ pub fn handle(
         }
         (&Method::GET, ["faults"]) => Ok(json(StatusCode::OK, json!({"value": world.faults()}))),
         (&Method::POST, ["faults"]) => {
-            let f: FaultRequest = parse(body)?;
-            match f.kind.as_str() {
-                "rehost" => Ok(json(StatusCode::OK, serde_json::to_value(world.rehost(&f.target, &f.hypothesis)?).unwrap_or_default())),
-                other => Err(ArmError::invalid_parameter(format!("unknown fault kind '{other}': expected rehost"))),
-            }
+            let f: FaultSpec = parse(body)?;
+            let (fired, scheduled) = world.fire(&f)?;
+            Ok(json(StatusCode::OK, json!({"value": fired, "scheduled": scheduled})))
+        }
+        (&Method::GET, ["faults", "plan"]) => Ok(json(StatusCode::OK, serde_json::to_value(world.plan()).unwrap_or_default())),
+        (&Method::POST, ["faults", "plan"]) => {
+            let plan: FaultPlan = parse(body)?;
+            world.add_plan(plan)?;
+            Ok(json(StatusCode::OK, serde_json::to_value(world.plan()).unwrap_or_default()))
         }
         (&Method::GET, ["state"]) => Ok(json(StatusCode::OK, world.snapshot())),
         (&Method::POST, ["state", "save"]) => {

@@ -10,6 +10,9 @@ use time::macros::datetime;
 /// The instant a virtual clock starts at: fixed, so the same seed gives the same timestamps.
 pub const VIRTUAL_EPOCH: OffsetDateTime = datetime!(2026-01-01 00:00:00 UTC);
 
+/// The fastest a scaled clock may run (a million times: a year in about 30 seconds).
+pub const MAX_SCALE: f64 = 1_000_000.0;
+
 /// How the mock's clock runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ClockMode {
@@ -28,8 +31,8 @@ impl std::str::FromStr for ClockMode {
             "real" => Ok(Self::Real),
             "virtual" => Ok(Self::Virtual),
             other => match other.strip_prefix("scaled=").map(str::parse::<f64>) {
-                Some(Ok(n)) if n > 0.0 && n.is_finite() => Ok(Self::Scaled(n)),
-                _ => Err(format!("unknown clock mode '{other}': expected real, virtual or scaled=N (N > 0)")),
+                Some(Ok(n)) if n > 0.0 && n <= MAX_SCALE => Ok(Self::Scaled(n)),
+                _ => Err(format!("unknown clock mode '{other}': expected real, virtual or scaled=N (0 < N ≤ {MAX_SCALE})")),
             },
         }
     }
@@ -52,6 +55,11 @@ impl Clock {
             _ => VIRTUAL_EPOCH,
         };
         Self { mode, origin: Instant::now(), origin_time, virtual_now: VIRTUAL_EPOCH }
+    }
+
+    /// When the clock started (the virtual epoch, or the wall time the mock started at).
+    pub fn start(&self) -> OffsetDateTime {
+        self.origin_time
     }
 
     /// The clock's mode.

@@ -21,6 +21,7 @@ pub mod api_version;
 pub mod clock;
 pub mod error;
 pub mod exec;
+pub mod faults;
 pub mod model;
 pub mod persist;
 pub mod probe;

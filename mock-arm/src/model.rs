@@ -200,6 +200,11 @@ pub struct Group {
     pub containers: Vec<Container>,
     /// Group-level events.
     pub events: Vec<Event>,
+    /// This group's own random stream (placements, chance in faults), so what happens to one
+    /// group does not depend on the order requests for other groups arrive in.
+    pub rng: rand_chacha::ChaCha8Rng,
+    /// The group's host (or zone) is down: its containers wait to be rescheduled.
+    pub down: bool,
 }
 
 impl Group {

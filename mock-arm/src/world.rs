@@ -1,6 +1,9 @@
 //! The simulated world: resource groups, container groups on hosts in zones, long-running
 //! operations, containers that run the probe contract, and faults. Deterministic for a seed:
-//! all randomness comes from one seeded generator and all time from the [`Clock`].
+//! every random choice comes from generators seeded from it (one per group, so groups do not
+//! perturb each other), and all time from the [`Clock`]. Every timed transition (operations
+//! finishing, crash-loop restarts, scheduled faults, recoveries) is an event applied in time
+//! order when the clock passes it.
 
 use crate::clock::{Clock, ClockMode, rfc3339};
 use crate::error::ArmError;
@@ -12,7 +15,6 @@ use axum::http::StatusCode;
 use base64::Engine;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -42,58 +44,11 @@ impl Default for Timings {
     }
 }
 
-/// What a fault does to one secret channel: the hypothesis under test.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Fate {
-    /// `"kept"` or `"lost"`.
-    Fixed(FixedFate),
-    /// A probability of loss between 0 and 1, drawn from the seeded generator.
-    Probability(f64),
-}
-
-/// A fate that does not depend on chance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FixedFate {
-    /// The channel's value survives.
-    Kept,
-    /// The channel's value is gone.
-    Lost,
-}
-
-impl Default for Fate {
-    fn default() -> Self {
-        Fate::Fixed(FixedFate::Kept)
-    }
-}
-
-/// The secret channels a fault can take from.
-pub const CHANNELS: &[&str] = &["secure-env", "plain-env", "secret-volume", "keyvault"];
-
-/// Per-channel fates of a rehost; channels not named are kept.
-pub type LossHypothesis = BTreeMap<String, Fate>;
-
-/// A fault that fired, with its virtual time and target, so reports can set cause beside effect.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FaultRecord {
-    /// Order of firing.
-    pub seq: u64,
-    /// Mock time it fired at.
-    pub at: String,
-    /// `rehost`, …
-    pub kind: String,
-    /// Resource id of the group it hit.
-    pub target: String,
-    /// The hypothesis it carried, per channel.
-    pub hypothesis: LossHypothesis,
-    /// What happened per channel once chance was drawn: `kept` or `lost`.
-    pub outcome: BTreeMap<String, String>,
-    /// Placement before.
-    pub from: Option<Placement>,
-    /// Placement after.
-    pub to: Option<Placement>,
-}
+pub use crate::faults::{CHANNELS, Fate, FaultRecord, FixedFate, LossHypothesis};
+use crate::faults::{
+    ControlAction, ControlRule, Effect, FaultKind, FaultPlan, FaultSpec, OperationKind, Schedule, check_spec, control_error,
+};
+use sha2::{Digest, Sha256};
 
 /// A long-running operation's record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +80,19 @@ pub struct WorldConfig {
     pub timings: Timings,
 }
 
+/// Something due at a time.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Scheduled {
+    /// A planned fault (rule index), for one group when the rule targets `each`.
+    Planned { rule: usize, group: Option<String> },
+    /// A fault on one group (a wave's member, for instance).
+    Fire { spec: Box<FaultSpec>, group: String },
+    /// A group that went down lands on a new host.
+    Recover { group: String, kind: FaultKind, hypothesis: LossHypothesis },
+    /// A zone outage ends.
+    OutageEnd { zone: String },
+}
+
 /// The whole simulated state.
 #[derive(Debug)]
 pub struct World {
@@ -132,12 +100,31 @@ pub struct World {
     pub config: WorldConfig,
     /// The clock.
     pub clock: Clock,
-    rng: ChaCha8Rng,
-    resource_groups: BTreeMap<String, ResourceGroup>,
-    groups: BTreeMap<String, Group>,
-    operations: BTreeMap<String, Operation>,
-    faults: Vec<FaultRecord>,
+    pub(crate) rng: ChaCha8Rng,
+    pub(crate) control_rng: ChaCha8Rng,
+    pub(crate) resource_groups: BTreeMap<String, ResourceGroup>,
+    pub(crate) groups: BTreeMap<String, Group>,
+    pub(crate) operations: BTreeMap<String, Operation>,
+    pub(crate) faults: Vec<FaultRecord>,
+    pub(crate) schedule: BTreeMap<(OffsetDateTime, u64), Scheduled>,
+    pub(crate) schedule_seq: u64,
+    pub(crate) plan: FaultPlan,
+    pub(crate) outages: BTreeMap<String, OffsetDateTime>,
+    generations: BTreeMap<String, u64>,
+    op_counter: u64,
     request_counter: u64,
+}
+
+/// A 64-bit seed derived from the world's seed and some words.
+pub(crate) fn derive_seed(seed: u64, words: &[&str]) -> u64 {
+    let mut h = Sha256::new();
+    h.update(seed.to_le_bytes());
+    for w in words {
+        h.update(w.as_bytes());
+        h.update([0]);
+    }
+    let d = h.finalize();
+    u64::from_le_bytes(d[..8].try_into().expect("8 bytes"))
 }
 
 fn key(parts: &[&str]) -> String {
@@ -149,12 +136,19 @@ impl World {
     pub fn new(config: WorldConfig) -> Self {
         Self {
             clock: Clock::new(config.clock),
-            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            rng: ChaCha8Rng::seed_from_u64(derive_seed(config.seed, &["world"])),
+            control_rng: ChaCha8Rng::seed_from_u64(derive_seed(config.seed, &["control"])),
             config,
             resource_groups: BTreeMap::new(),
             groups: BTreeMap::new(),
             operations: BTreeMap::new(),
             faults: Vec::new(),
+            schedule: BTreeMap::new(),
+            schedule_seq: 0,
+            plan: FaultPlan::default(),
+            outages: BTreeMap::new(),
+            generations: BTreeMap::new(),
+            op_counter: 0,
             request_counter: 0,
         }
     }
@@ -171,46 +165,60 @@ impl World {
     }
 
     fn uuid(&mut self) -> String {
-        let b: [u8; 16] = self.rng.random();
-        let h = hex::encode(b);
+        self.op_counter += 1;
+        let d = Sha256::digest(format!("op|{}|{}", self.config.seed, self.op_counter).as_bytes());
+        let h = hex::encode(&d[..16]);
         format!("{}-{}-4{}-a{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
     }
 
-    fn place(&mut self, zones: &[String], avoid_host: Option<&str>) -> Placement {
-        let zone = match zones.first() {
-            Some(z) => z.clone(),
-            None => self.rng.random_range(1..=3u8).to_string(),
-        };
-        let host = loop {
-            let h = format!("host-z{zone}-{:04}", self.rng.random_range(0..1000u32));
-            if Some(h.as_str()) != avoid_host {
-                break h;
-            }
-        };
-        let boot: [u8; 6] = self.rng.random();
-        let ip = format!("203.0.113.{}", self.rng.random_range(1..=254u8));
-        Placement { zone, host, boot_id: hex::encode(boot), ip }
+    pub(crate) fn at(&mut self, t: OffsetDateTime, what: Scheduled) {
+        self.schedule_seq += 1;
+        self.schedule.insert((t, self.schedule_seq), what);
     }
 
-    /// Applies every transition due by now: finished operations, crash-loop restarts.
+    /// The time of the next thing the world will do on its own, if any.
+    pub fn next_event(&self) -> Option<OffsetDateTime> {
+        let pending = self.groups.values().filter_map(|g| g.pending.as_ref().map(|p| p.due));
+        let restarts = self
+            .groups
+            .values()
+            .filter(|g| g.placement.is_some() && !g.down)
+            .flat_map(|g| g.containers.iter().filter_map(|c| c.next_restart));
+        let scheduled = self.schedule.keys().next().map(|k| k.0);
+        pending.chain(restarts).chain(scheduled).min()
+    }
+
+    /// Applies every transition due by now, in time order: finished operations, crash-loop
+    /// restarts, scheduled faults and recoveries.
     pub fn tick(&mut self) {
         let now = self.now();
-        let due: Vec<String> =
-            self.groups.iter().filter(|(_, g)| g.pending.as_ref().is_some_and(|p| p.due <= now)).map(|(k, _)| k.clone()).collect();
-        for k in due {
-            self.complete_pending(&k);
-        }
-        for g in self.groups.values_mut() {
-            let policy = g.restart_policy().to_string();
-            if let Some(pl) = g.placement.clone() {
-                for c in g.containers.iter_mut() {
-                    while let Some(t) = c.next_restart.filter(|t| *t <= now) {
-                        c.restart_count += 1;
-                        push_event(&mut c.events, t, "Started", "Started container", "Normal");
-                        start_container(c, t, &pl, &policy);
+        while let Some(t) = self.next_event().filter(|t| *t <= now) {
+            let due: Vec<String> =
+                self.groups.iter().filter(|(_, g)| g.pending.as_ref().is_some_and(|p| p.due <= t)).map(|(k, _)| k.clone()).collect();
+            for k in due {
+                self.complete_pending(&k);
+            }
+            while let Some(entry) = self.schedule.first_entry().filter(|e| e.key().0 <= t) {
+                let ((at, _), what) = entry.remove_entry();
+                self.run_scheduled(at, what);
+            }
+            for g in self.groups.values_mut() {
+                if g.down {
+                    continue;
+                }
+                let policy = g.restart_policy().to_string();
+                if let Some(pl) = g.placement.clone() {
+                    for c in g.containers.iter_mut() {
+                        while let Some(rt) = c.next_restart.filter(|rt| *rt <= t) {
+                            c.restart_count += 1;
+                            push_event(&mut c.events, rt, "Started", "Started container", "Normal");
+                            start_container(c, rt, &pl, &policy);
+                        }
                     }
                 }
             }
+        }
+        for g in self.groups.values_mut() {
             refresh_state(g);
         }
     }
@@ -222,11 +230,12 @@ impl World {
             let g = &self.groups[k];
             (g.zones.clone(), g.placement.clone())
         };
+        let outages = self.outages.clone();
+        let g = self.groups.get_mut(k).expect("group exists");
         let placement = match current {
             Some(pl) if !needs_placement => pl,
-            _ => self.place(&zones, None),
+            _ => place(&mut g.rng, &zones, None, None, &outages),
         };
-        let g = self.groups.get_mut(k).expect("group exists");
         match p.kind {
             PendingKind::Restart => {
                 let policy = g.restart_policy().to_string();
@@ -238,19 +247,25 @@ impl World {
             }
             PendingKind::Create | PendingKind::Start | PendingKind::Update => {
                 g.placement = Some(placement.clone());
+                g.down = false;
                 boot_from_spec(g, p.due, &placement, &BTreeMap::new());
             }
         }
+        let first_placement = p.kind == PendingKind::Create;
         g.provisioning_state = "Succeeded".into();
         refresh_state(g);
         if let Some(op) = self.operations.get_mut(&p.op_id) {
             op.status = "Succeeded".into();
             op.end = Some(p.due);
         }
+        if first_placement {
+            self.schedule_for_new_group(k, p.due);
+        }
     }
 
     fn begin(&mut self, k: &str, kind: PendingKind, took: Duration) -> String {
         let now = self.now();
+        let took = took.mul_f64(self.slow_lro_factor());
         let op_id = self.uuid();
         let g = self.groups.get_mut(k).expect("group exists");
         g.pending = Some(Pending { op_id: op_id.clone(), kind, due: now + took });
@@ -362,7 +377,13 @@ impl World {
             state: "Pending".into(),
             placement: None,
             events: Vec::new(),
+            rng: ChaCha8Rng::seed_from_u64(0),
+            down: false,
         };
+        let generation = self.generations.entry(k.clone()).or_insert(0);
+        *generation += 1;
+        let mut group = group;
+        group.rng = ChaCha8Rng::seed_from_u64(derive_seed(self.config.seed, &["group", &k, &generation.to_string()]));
         self.groups.insert(k.clone(), group);
         let took = self.config.timings.provision;
         let op = self.begin(&k, PendingKind::Create, took);
@@ -437,6 +458,7 @@ impl World {
         if g.pending.is_some() {
             return Err(ArmError::conflict_in_progress(name));
         }
+        g.down = false;
         if g.placement.take().is_some() {
             for c in g.containers.iter_mut() {
                 push_event(&mut c.events, now, "Killing", "Killing container (stop)", "Normal");
@@ -494,11 +516,10 @@ impl World {
                 let elapsed = (self.now() - started).whole_seconds().max(0) as u64;
                 let beats = elapsed / every;
                 let from = beats.saturating_sub(tail.unwrap_or(10_000) as u64) + 1;
+                // The environment does not change within a run: one line serves every heartbeat.
+                let text = probe::probe_line(c.profile, &c.env, &c.files, &pl.boot_id, &pl.host);
                 for k in from..=beats {
-                    lines.push(OutputLine {
-                        at: started + Duration::from_secs(k * every),
-                        text: probe::probe_line(c.profile, &c.env, &c.files, &pl.boot_id, &pl.host),
-                    });
+                    lines.push(OutputLine { at: started + Duration::from_secs(k * every), text: text.clone() });
                 }
             }
         }
@@ -547,35 +568,27 @@ impl World {
     /// Moves a group to a new host in its zone; each secret channel meets the fate the
     /// hypothesis gives it. The group must be running.
     pub fn rehost(&mut self, group_id: &str, hypothesis: &LossHypothesis) -> Result<FaultRecord, ArmError> {
-        for ch in hypothesis.keys() {
-            if !CHANNELS.contains(&ch.as_str()) {
-                return Err(ArmError::invalid_parameter(format!(
-                    "unknown secret channel '{ch}' in the hypothesis: expected one of {}",
-                    CHANNELS.join(", ")
-                )));
-            }
-        }
-        for f in hypothesis.values() {
-            if let Fate::Probability(p) = f
-                && !(0.0..=1.0).contains(p)
-            {
-                return Err(ArmError::invalid_parameter(format!("loss probability {p} is out of range: expected 0 to 1")));
-            }
-        }
+        crate::faults::check_hypothesis(hypothesis)?;
         let k = self.key_of_id(group_id)?;
+        self.rehost_key(&k, FaultKind::Rehost, hypothesis, false)
+    }
+
+    /// Rehosts one group (by key). `any_zone` lets a group without zones move zone.
+    pub(crate) fn rehost_key(
+        &mut self,
+        k: &str,
+        kind: FaultKind,
+        hypothesis: &LossHypothesis,
+        any_zone: bool,
+    ) -> Result<FaultRecord, ArmError> {
         let now = self.now();
-        let (zones, from) = {
-            let g = &self.groups[&k];
-            (
-                vec![g.placement.as_ref().map(|p| p.zone.clone()).or_else(|| g.zones.first().cloned()).unwrap_or_else(|| "1".into())],
-                g.placement.clone(),
-            )
-        };
-        let Some(from) = from else {
+        let outages = self.outages.clone();
+        let g = self.groups.get_mut(k).ok_or_else(|| ArmError::invalid_parameter(format!("no group '{k}'")))?;
+        let Some(from) = g.placement.clone() else {
             return Err(ArmError::new(
                 StatusCode::CONFLICT,
                 "ContainerGroupNotRunning",
-                format!("'{group_id}' has no placement (stopped or still deploying): nothing to rehost."),
+                format!("'{}' has no placement (stopped or still deploying): nothing to {}.", g.id(), kind.as_str()),
             ));
         };
         let mut outcome = BTreeMap::new();
@@ -585,31 +598,340 @@ impl World {
             let is_lost = match fate {
                 Fate::Fixed(FixedFate::Kept) => false,
                 Fate::Fixed(FixedFate::Lost) => true,
-                Fate::Probability(p) => self.rng.random_bool(p),
+                Fate::Probability(p) => g.rng.random_bool(p),
             };
             outcome.insert(ch.to_string(), if is_lost { "lost" } else { "kept" }.to_string());
             lost.insert(ch.to_string(), is_lost);
         }
-        let to = self.place(&zones, Some(&from.host));
-        let g = self.groups.get_mut(&k).expect("exists");
+        let moving_out = any_zone && g.zones.is_empty() && outages.contains_key(&from.zone);
+        let stay_in = if moving_out { None } else { Some(from.zone.as_str()) };
+        let zones = g.zones.clone();
+        let to = place(&mut g.rng, &zones, stay_in, Some(&from.host), &outages);
         for c in g.containers.iter_mut() {
-            push_event(&mut c.events, now, "Killing", "Killing container (host maintenance)", "Normal");
+            push_event(&mut c.events, now, "Killing", &format!("Killing container ({})", kind.as_str()), "Normal");
         }
         g.placement = Some(to.clone());
+        g.down = false;
         boot_from_spec(g, now, &to, &lost);
         refresh_state(g);
+        let target = g.id();
+        Ok(self.log_fault(kind, target, hypothesis.clone(), outcome, Some(from), Some(to)))
+    }
+
+    fn log_fault(
+        &mut self,
+        kind: FaultKind,
+        target: String,
+        hypothesis: LossHypothesis,
+        outcome: BTreeMap<String, String>,
+        from: Option<Placement>,
+        to: Option<Placement>,
+    ) -> FaultRecord {
         let rec = FaultRecord {
             seq: self.faults.len() as u64 + 1,
-            at: rfc3339(now),
-            kind: "rehost".into(),
-            target: g.id(),
-            hypothesis: hypothesis.clone(),
+            at: rfc3339(self.now()),
+            kind: kind.as_str().into(),
+            target,
+            hypothesis,
             outcome,
-            from: Some(from),
-            to: Some(to),
+            from,
+            to,
         };
         self.faults.push(rec.clone());
-        Ok(rec)
+        rec
+    }
+
+    /// Same host, containers restarted in place, everything kept.
+    pub(crate) fn maintenance_restart_key(&mut self, k: &str) -> Result<FaultRecord, ArmError> {
+        let now = self.now();
+        let g = self.groups.get_mut(k).ok_or_else(|| ArmError::invalid_parameter(format!("no group '{k}'")))?;
+        let Some(pl) = g.placement.clone().filter(|_| !g.down) else {
+            return Err(ArmError::new(StatusCode::CONFLICT, "ContainerGroupNotRunning", format!("'{}' is not running.", g.id())));
+        };
+        let policy = g.restart_policy().to_string();
+        for c in g.containers.iter_mut() {
+            push_event(&mut c.events, now, "Killing", "Killing container (maintenance-restart)", "Normal");
+            c.previous = Some(ContainerState::terminated(c.current.start_time, now, 0, "Killed"));
+            push_event(&mut c.events, now, "Started", "Started container", "Normal");
+            start_container(c, now, &pl, &policy);
+        }
+        refresh_state(g);
+        let target = g.id();
+        Ok(self.log_fault(FaultKind::MaintenanceRestart, target, BTreeMap::new(), BTreeMap::new(), Some(pl.clone()), Some(pl)))
+    }
+
+    /// Takes a group down (its host or zone failed); it is rehosted by a scheduled recovery.
+    fn take_down(&mut self, k: &str, kind: FaultKind, recover_at: OffsetDateTime, hypothesis: &LossHypothesis) -> Option<FaultRecord> {
+        let now = self.now();
+        let g = self.groups.get_mut(k)?;
+        let from = g.placement.clone().filter(|_| !g.down)?;
+        g.down = true;
+        for c in g.containers.iter_mut() {
+            push_event(&mut c.events, now, "Killing", &format!("Killing container ({})", kind.as_str()), "Warning");
+            c.previous = Some(ContainerState::terminated(c.current.start_time.or(Some(now)), now, 137, "Killed"));
+            c.current = ContainerState {
+                state: "Waiting".into(),
+                start_time: None,
+                finish_time: None,
+                exit_code: None,
+                detail_status: "Host unavailable: waiting to be rescheduled".into(),
+            };
+            c.run_started = None;
+            c.next_restart = None;
+        }
+        refresh_state(g);
+        let target = g.id();
+        self.at(recover_at, Scheduled::Recover { group: k.to_string(), kind, hypothesis: hypothesis.clone() });
+        Some(self.log_fault(kind, target, hypothesis.clone(), BTreeMap::new(), Some(from), None))
+    }
+
+    /// Fires a fault now. Returns the records of what fired at once, and how many events it
+    /// scheduled for later (a wave's members, recoveries).
+    pub fn fire(&mut self, spec: &FaultSpec) -> Result<(Vec<FaultRecord>, usize), ArmError> {
+        check_spec(spec)?;
+        let before = self.schedule.len();
+        let now = self.now();
+        let records = match spec.kind {
+            FaultKind::Rehost | FaultKind::MaintenanceRestart => {
+                let keys = self.targets(&spec.target)?;
+                let mut out = Vec::new();
+                for k in keys {
+                    out.push(if spec.kind == FaultKind::Rehost {
+                        self.rehost_key(&k, FaultKind::Rehost, &spec.hypothesis, false)?
+                    } else {
+                        self.maintenance_restart_key(&k)?
+                    });
+                }
+                out
+            }
+            FaultKind::HostFailure => {
+                let recover = now + spec.recover_after.map(|s| s.0).unwrap_or(Duration::from_secs(120));
+                let hosts: Vec<String> = if spec.target.starts_with("host-") {
+                    vec![spec.target.clone()]
+                } else {
+                    self.targets(&spec.target)?.iter().filter_map(|k| self.groups[k].placement.as_ref().map(|p| p.host.clone())).collect()
+                };
+                let keys: Vec<String> = self
+                    .groups
+                    .iter()
+                    .filter(|(_, g)| g.placement.as_ref().is_some_and(|p| hosts.contains(&p.host)))
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                keys.iter().filter_map(|k| self.take_down(k, FaultKind::HostFailure, recover, &spec.hypothesis)).collect()
+            }
+            FaultKind::ZoneOutage => {
+                let zone = match &spec.zone {
+                    Some(z) => z.clone(),
+                    None => {
+                        let k = self.key_of_id(&spec.target)?;
+                        self.groups[&k].placement.as_ref().map(|p| p.zone.clone()).ok_or_else(|| {
+                            ArmError::new(
+                                StatusCode::CONFLICT,
+                                "ContainerGroupNotRunning",
+                                format!("'{}' has no placement, so no zone", spec.target),
+                            )
+                        })?
+                    }
+                };
+                let until = now + spec.duration.map(|s| s.0).unwrap_or(Duration::from_secs(3600));
+                let movable_at = now + spec.recover_after.map(|s| s.0).unwrap_or(Duration::from_secs(300));
+                self.outages.insert(zone.clone(), until);
+                self.at(until, Scheduled::OutageEnd { zone: zone.clone() });
+                let hit: Vec<(String, bool)> = self
+                    .groups
+                    .iter()
+                    .filter(|(_, g)| g.placement.as_ref().is_some_and(|p| p.zone == zone))
+                    .map(|(k, g)| (k.clone(), g.zones.is_empty()))
+                    .collect();
+                hit.iter()
+                    .filter_map(|(k, movable)| {
+                        let at = if *movable { movable_at.min(until) } else { until };
+                        self.take_down(k, FaultKind::ZoneOutage, at, &spec.hypothesis)
+                    })
+                    .collect()
+            }
+            FaultKind::MaintenanceWave => {
+                let window = spec.window.map(|s| s.0).unwrap_or(Duration::from_secs(600));
+                let keys: Vec<String> = self
+                    .groups
+                    .iter()
+                    .filter(|(_, g)| g.placement.is_some() && !g.down)
+                    .filter(|(_, g)| spec.zone.as_ref().is_none_or(|z| g.placement.as_ref().is_some_and(|p| &p.zone == z)))
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for k in keys {
+                    let offset = window.mul_f64(self.rng.random::<f64>());
+                    let member = FaultSpec { kind: FaultKind::Rehost, target: String::new(), ..spec.clone() };
+                    self.at(now + offset, Scheduled::Fire { spec: Box::new(member), group: k });
+                }
+                let fired = self.faults.len();
+                self.tick();
+                self.faults[fired..].to_vec()
+            }
+        };
+        Ok((records, self.schedule.len().saturating_sub(before)))
+    }
+
+    /// The group keys a target names: a group resource id, or `each`/`all`.
+    fn targets(&self, target: &str) -> Result<Vec<String>, ArmError> {
+        match target {
+            "each" | "all" => Ok(self.groups.iter().filter(|(_, g)| g.placement.is_some() && !g.down).map(|(k, _)| k.clone()).collect()),
+            id => Ok(vec![self.key_of_id(id)?]),
+        }
+    }
+
+    fn run_scheduled(&mut self, at: OffsetDateTime, what: Scheduled) {
+        match what {
+            Scheduled::Fire { spec, group } => {
+                if self.groups.get(&group).is_some_and(|g| g.placement.is_some() && !g.down) {
+                    let _ = self.rehost_key(&group, FaultKind::MaintenanceWave, &spec.hypothesis, false);
+                }
+            }
+            Scheduled::Recover { group, kind, hypothesis } => {
+                if self.groups.get(&group).is_some_and(|g| g.down) {
+                    let _ = self.rehost_key(&group, kind, &hypothesis, true);
+                }
+            }
+            Scheduled::OutageEnd { zone } => {
+                if self.outages.get(&zone).is_some_and(|until| *until <= at) {
+                    self.outages.remove(&zone);
+                }
+            }
+            Scheduled::Planned { rule, group } => self.run_planned(at, rule, group),
+        }
+    }
+
+    fn run_planned(&mut self, at: OffsetDateTime, rule: usize, group: Option<String>) {
+        let Some(planned) = self.plan.fault.get(rule).cloned() else { return };
+        let mut spec = planned.spec.clone();
+        match &group {
+            Some(k) => {
+                let Some(g) = self.groups.get(k) else { return };
+                if g.placement.is_some() && !g.down {
+                    spec.target = g.id();
+                    let _ = self.fire(&spec);
+                }
+            }
+            None => {
+                let _ = self.fire(&spec);
+            }
+        }
+        let next = match planned.schedule {
+            Schedule::At(_) => None,
+            Schedule::Every(d) => Some(d.0),
+            Schedule::Poisson(mean) => Some(match &group {
+                Some(k) => match self.groups.get_mut(k) {
+                    Some(g) => exponential(&mut g.rng, mean.0),
+                    None => return,
+                },
+                None => exponential(&mut self.rng, mean.0),
+            }),
+        };
+        if let Some(d) = next {
+            self.at(at + d, Scheduled::Planned { rule, group });
+        }
+    }
+
+    /// Adds a fault plan: its rules apply from now on (`at` schedules count from the clock's
+    /// start; a time already past fires at once).
+    pub fn add_plan(&mut self, plan: FaultPlan) -> Result<(), ArmError> {
+        plan.validate()?;
+        let start = self.clock.start();
+        let now = self.now();
+        let base = self.plan.fault.len();
+        for (i, f) in plan.fault.iter().enumerate() {
+            let rule = base + i;
+            let per_group = f.spec.target == "each";
+            match f.schedule {
+                Schedule::At(d) => self.at((start + d.0).max(now), Scheduled::Planned { rule, group: None }),
+                Schedule::Every(d) if !per_group => self.at(now + d.0, Scheduled::Planned { rule, group: None }),
+                Schedule::Poisson(d) if !per_group => {
+                    let first = exponential(&mut self.rng, d.0);
+                    self.at(now + first, Scheduled::Planned { rule, group: None })
+                }
+                _ => {}
+            }
+        }
+        self.plan.fault.extend(plan.fault);
+        self.plan.control.extend(plan.control);
+        let live: Vec<String> = self.groups.iter().filter(|(_, g)| g.placement.is_some()).map(|(k, _)| k.clone()).collect();
+        for k in live {
+            self.schedule_rules_for_group(&k, now, base);
+        }
+        Ok(())
+    }
+
+    fn schedule_for_new_group(&mut self, k: &str, t: OffsetDateTime) {
+        self.schedule_rules_for_group(k, t, 0);
+    }
+
+    fn schedule_rules_for_group(&mut self, k: &str, t: OffsetDateTime, from_rule: usize) {
+        let rules: Vec<(usize, Schedule)> = self
+            .plan
+            .fault
+            .iter()
+            .enumerate()
+            .skip(from_rule)
+            .filter(|(_, f)| f.spec.target == "each")
+            .map(|(i, f)| (i, f.schedule))
+            .collect();
+        for (rule, schedule) in rules {
+            let first = match schedule {
+                Schedule::Every(d) => d.0,
+                Schedule::Poisson(d) => match self.groups.get_mut(k) {
+                    Some(g) => exponential(&mut g.rng, d.0),
+                    None => return,
+                },
+                Schedule::At(_) => continue,
+            };
+            self.at(t + first, Scheduled::Planned { rule, group: Some(k.to_string()) });
+        }
+    }
+
+    /// The plan in force.
+    pub fn plan(&self) -> &FaultPlan {
+        &self.plan
+    }
+
+    /// Decides what the control plane does to a request of this kind (`None`: nothing).
+    pub fn control(&mut self, op: OperationKind) -> Option<ControlAction> {
+        let rules: Vec<ControlRule> = self
+            .plan
+            .control
+            .iter()
+            .filter(|r| r.effect != Effect::SlowLro && (r.operation == op || r.operation == OperationKind::Any))
+            .cloned()
+            .collect();
+        for r in rules {
+            if self.control_rng.random_bool(r.rate) {
+                return Some(control_error(&r));
+            }
+        }
+        None
+    }
+
+    fn slow_lro_factor(&mut self) -> f64 {
+        let rules: Vec<ControlRule> = self.plan.control.iter().filter(|r| r.effect == Effect::SlowLro).cloned().collect();
+        let mut f = 1.0;
+        for r in rules {
+            if self.control_rng.random_bool(r.rate) {
+                f *= r.factor.unwrap_or(1.0);
+            }
+        }
+        f
+    }
+
+    /// Moves a virtual clock to the next event the world has planned and applies it. False
+    /// when nothing is planned (or the clock is real).
+    pub fn advance_to_next(&mut self) -> bool {
+        let now = self.now();
+        let moved = match self.next_event() {
+            Some(t) if t > now => self.clock.advance((t - now).unsigned_abs()),
+            Some(_) => true,
+            None => false,
+        };
+        self.tick();
+        moved
     }
 
     fn key_of_id(&self, id: &str) -> Result<String, ArmError> {
@@ -641,6 +963,40 @@ impl World {
             "faults": self.faults,
         })
     }
+}
+
+/// An exponentially distributed interval with the given mean (Poisson arrivals).
+fn exponential(rng: &mut ChaCha8Rng, mean: Duration) -> Duration {
+    let u: f64 = rng.random_range(f64::EPSILON..1.0);
+    mean.mul_f64(-u.ln()).max(Duration::from_secs(1))
+}
+
+/// Picks a placement: the group's zone if it is pinned, else `stay_in`, else a zone not out.
+fn place(
+    rng: &mut ChaCha8Rng,
+    zones: &[String],
+    stay_in: Option<&str>,
+    avoid_host: Option<&str>,
+    outages: &BTreeMap<String, OffsetDateTime>,
+) -> Placement {
+    let zone = match (zones.first(), stay_in) {
+        (Some(z), _) => z.clone(),
+        (None, Some(z)) => z.to_string(),
+        (None, None) => {
+            let up: Vec<&str> = ["1", "2", "3"].into_iter().filter(|z| !outages.contains_key(*z)).collect();
+            let pool = if up.is_empty() { vec!["1", "2", "3"] } else { up };
+            pool[rng.random_range(0..pool.len())].to_string()
+        }
+    };
+    let host = loop {
+        let h = format!("host-z{zone}-{:04}", rng.random_range(0..1000u32));
+        if Some(h.as_str()) != avoid_host {
+            break h;
+        }
+    };
+    let boot: [u8; 6] = rng.random();
+    let ip = format!("203.0.113.{}", rng.random_range(1..=254u8));
+    Placement { zone, host, boot_id: hex::encode(boot), ip }
 }
 
 /// Refuses updates that ACI can only do by delete + recreate.
@@ -805,6 +1161,10 @@ fn start_container(c: &mut Container, now: OffsetDateTime, pl: &Placement, polic
 
 /// Derives the group's `instanceView.state` from its containers.
 fn refresh_state(g: &mut Group) {
+    if g.down {
+        g.state = "Pending".into();
+        return;
+    }
     if g.placement.is_none() {
         if g.state != "Stopped" {
             g.state = "Pending".into();

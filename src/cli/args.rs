@@ -30,6 +30,36 @@ pub enum Command {
         #[command(subcommand)]
         command: ReportCommand,
     },
+    /// List, show and validate suite files.
+    Scenarios {
+        #[command(subcommand)]
+        command: ScenariosCommand,
+    },
+}
+
+/// `aci-chaos scenarios …`.
+#[derive(Debug, Subcommand)]
+pub enum ScenariosCommand {
+    /// The suites in a folder and their scenarios.
+    List {
+        /// Folder of suite files.
+        #[arg(long, default_value = "scenarios")]
+        dir: PathBuf,
+    },
+    /// One suite or scenario in full (by suite name, scenario name, or file).
+    Show {
+        /// Suite name, scenario name, or a suite file.
+        name: String,
+        /// Folder of suite files.
+        #[arg(long, default_value = "scenarios")]
+        dir: PathBuf,
+    },
+    /// Check suite files; exit 2 if any is invalid.
+    Validate {
+        /// Suite files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// What `--fail-on` can make a failure.

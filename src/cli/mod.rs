@@ -5,6 +5,7 @@ mod mock;
 mod progress;
 mod report;
 mod run;
+mod scenarios;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -55,6 +56,7 @@ pub fn main() -> ExitCode {
         match args.command {
             args::Command::Run(r) => run::run(r).await,
             args::Command::Report { command } => report::command(command),
+            args::Command::Scenarios { command } => scenarios::command(command),
             args::Command::Mock { command } => mock::command(command).await,
         }
     });
@@ -75,5 +77,10 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("ACI_CHAOS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},hyper=warn,reqwest=warn")));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
 }

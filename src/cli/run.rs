@@ -6,7 +6,7 @@ use super::progress::Bar;
 use aci_chaos_harness::arm::retry::RetryPolicy;
 use aci_chaos_harness::arm::{ArmClient, DEFAULT_API_VERSION};
 use aci_chaos_harness::auth::StaticTokenCredential;
-use aci_chaos_harness::clock::{Clock, MockClock, RealClock};
+use aci_chaos_harness::clock::{Clock, MockClock, RealClock, ScaledClock};
 use aci_chaos_harness::mock_admin::MockAdmin;
 use aci_chaos_harness::recorder::Recorder;
 use aci_chaos_harness::runner::{RunConfig, Runner};
@@ -47,6 +47,24 @@ fn load_suites(paths: &[PathBuf]) -> Result<(Vec<Suite>, Vec<String>), Failure> 
         suites.push(Suite::load(p).map_err(Failure::usage)?);
     }
     Ok((suites, paths.iter().map(|p| p.display().to_string()).collect()))
+}
+
+/// Group names carry the scenario name, so two scenarios of one run may not share a name.
+fn check_names(suites: &[Suite]) -> Result<(), Failure> {
+    let mut seen: std::collections::BTreeMap<&str, &Path> = std::collections::BTreeMap::new();
+    for s in suites {
+        for sc in &s.scenarios {
+            if let Some(first) = seen.insert(&sc.name, &s.file) {
+                return Err(Failure::usage(anyhow!(
+                    "scenario `{}` is in both {} and {}: scenario names must be unique within a run (they are part of group names)",
+                    sc.name,
+                    first.display(),
+                    s.file.display()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Picks an output folder that does not exist yet, so nothing the user had is overwritten.
@@ -99,6 +117,11 @@ async fn resolve_target(args: &RunArgs, seed: u64, http: &reqwest::Client) -> Re
             if !matches!(parsed.scheme(), "http" | "https") {
                 return Err(Failure::usage(anyhow!("--target {url}: expected an http or https URL")));
             }
+            if !parsed.username().is_empty() || parsed.password().is_some() {
+                return Err(Failure::usage(anyhow!(
+                    "--target: credentials in the URL are not supported (they would end up in the reports); the mock needs none"
+                )));
+            }
             let endpoint = url.trim_end_matches('/').to_string();
             let admin = MockAdmin::new(http.clone(), &endpoint);
             let info = admin.info().await.with_context(|| format!("cannot reach {endpoint}"))?.ok_or_else(|| {
@@ -107,8 +130,20 @@ async fn resolve_target(args: &RunArgs, seed: u64, http: &reqwest::Client) -> Re
                     aci_chaos_harness::mock_admin::ADMIN_PREFIX
                 ))
             })?;
-            let clock: Arc<dyn Clock> =
-                if info.clock == "virtual" { Arc::new(MockClock::new(admin.clone()).await?) } else { Arc::new(RealClock) };
+            let clock: Arc<dyn Clock> = match info.clock.as_str() {
+                "virtual" => Arc::new(MockClock::new(admin.clone()).await?),
+                scaled if scaled.starts_with("scaled=") => {
+                    let factor: f64 =
+                        scaled["scaled=".len()..].parse().map_err(|_| anyhow!("the mock reports an unknown clock `{scaled}`"))?;
+                    Arc::new(ScaledClock::new(&admin, factor).await?)
+                }
+                _ => {
+                    eprintln!(
+                        "note: {endpoint} runs on the real clock, so waits take real time (start it with --clock virtual for quick runs)"
+                    );
+                    Arc::new(RealClock)
+                }
+            };
             Ok(Target {
                 label: format!("mock at {endpoint} ({} clock)", info.clock),
                 endpoint,
@@ -124,11 +159,17 @@ async fn resolve_target(args: &RunArgs, seed: u64, http: &reqwest::Client) -> Re
 /// Runs the suites; returns the exit code.
 pub async fn run(args: RunArgs) -> Result<u8, Failure> {
     let (suites, suite_names) = load_suites(&args.suites)?;
+    check_names(&suites)?;
+    let valid_location = !args.location.is_empty() && args.location.len() <= 40 && args.location.chars().all(|c| c.is_ascii_alphanumeric());
+    if !valid_location {
+        return Err(Failure::usage(anyhow!("--location `{}`: expected a region name such as eastus or westeurope", args.location)));
+    }
     let seed = args.seed.unwrap_or_else(rand_seed);
     let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().context("cannot build the HTTP client")?;
     let target = resolve_target(&args, seed, &http).await?;
     let embedded = args.target == "mock";
-    let run_id = if embedded { seeded_run_id(seed) } else { hex_prefix(&rand_seed().to_be_bytes(), 6) };
+    // On a shared target every run needs its own id (group names and tags carry it).
+    let run_id = if embedded { seeded_run_id(seed) } else { aci_chaos_harness::secret::random_hex(3) };
     let dir = out_dir(args.out.as_ref(), &run_id)?;
     let history = HistoryWriter::create(&dir.join("history.jsonl"))?;
     let recorder = Recorder::new(Some(history), target.clock.clone());
@@ -171,21 +212,22 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
         resource_group: format!("acc-{run_id}"),
         location: args.location.clone(),
         secrets: if target.mock.is_some() { SecretSource::Seeded(seed) } else { SecretSource::Os },
-        parallel: args.parallel as usize,
+        parallel: parallel(&args, &target),
         settle_timeout: Duration::from_secs(600),
-        log_tail: 50,
+        log_tail: 10,
     };
     let cancel = Arc::new(AtomicBool::new(false));
+    let run_tag = run_id.clone();
     let watcher = {
         let cancel = cancel.clone();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if interrupted().await {
                 eprintln!(
-                    "\ninterrupted: finishing the current steps and deleting every group this run created (Ctrl-C again to quit now)"
+                    "\ninterrupted: finishing the current steps and deleting every group this run created (interrupt again to quit now)"
                 );
                 cancel.store(true, Ordering::SeqCst);
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    eprintln!("quitting without cleanup: groups tagged aci-chaos-run=<this run> may be left behind");
+                if interrupted().await {
+                    eprintln!("quitting without cleanup: groups tagged aci-chaos-run={run_tag} may be left behind");
                     std::process::exit(130);
                 }
             }
@@ -202,17 +244,37 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
         Ok(r) => (format!("left behind: {}", r.left_behind.join(", ")), r.error.clone()),
         Err(e) => ("unknown (the run stopped early)".to_string(), Some(e.to_string())),
     };
+    let interrupted = result.as_ref().is_ok_and(|r| r.interrupted);
+    let error = if interrupted {
+        Some(format!(
+            "interrupted: steps and iterations after the interrupt were not run{}",
+            error.map(|e| format!("; {e}")).unwrap_or_default()
+        ))
+    } else {
+        error
+    };
     recorder.record(Phase::Info, Record::RunFinished(RunEnd { finished: aci_chaos_harness::wall_now(), cleanup, error: error.clone() }))?;
-    if let Err(e) = result {
-        write_reports(&dir, args.no_redact)?;
-        return Err(e.into());
-    }
+    let result = match result {
+        Ok(r) => r,
+        Err(e) => {
+            write_reports(&dir, args.no_redact)?;
+            return Err(e.into());
+        }
+    };
+    let result: Result<_, Failure> = Ok(result);
     let ev = write_reports(&dir, args.no_redact)?;
     let summary = ev.summary();
     println!("{}", summary.to_text().trim_end());
     println!();
     if let Some(e) = &error {
-        eprintln!("warning: an iteration stopped early: {e}");
+        eprintln!("warning: the run is incomplete: {e}");
+    }
+    let outcomes = result.as_ref().map(|r| r.outcomes.clone()).unwrap_or_default();
+    for o in &outcomes {
+        println!("{} {}: {} of {} iterations met the expectation", if o.passed { "pass" } else { "FAIL" }, o.scenario, o.met, o.total);
+    }
+    if !outcomes.is_empty() {
+        println!();
     }
     println!(
         "evidence written to {}/ (report.md, evidence.csv, junit.xml, history.jsonl) in {:.1}s",
@@ -222,6 +284,12 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
     let total =
         |f: fn(&aci_chaos_reports::summary::Counts) -> usize| summary.channels.iter().map(|c| f(&summary.channel_total(c))).sum::<usize>();
     let (lost, unknown) = (total(|c| c.lost), total(|c| c.unknown));
+    if interrupted {
+        return Ok(130);
+    }
+    if error.is_some() {
+        return Ok(1);
+    }
     Ok(match args.fail_on {
         Some(FailOn::Lost) if lost > 0 => 1,
         Some(FailOn::Unknown) if lost + unknown > 0 => 1,
@@ -233,6 +301,39 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
 /// masked there), exactly as `aci-chaos report render` would, so the two give the same bytes.
 fn write_reports(dir: &Path, keep_ids: bool) -> Result<Evidence, Failure> {
     Ok(aci_chaos_reports::output::render_dir(dir, keep_ids)?)
+}
+
+/// Waits for Ctrl-C (SIGINT) or SIGTERM (a CI job being cancelled, `timeout`).
+async fn interrupted() -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+            return tokio::signal::ctrl_c().await.is_ok();
+        };
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.is_ok(),
+            _ = term.recv() => true,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.is_ok()
+    }
+}
+
+/// Iterations at once. On a virtual clock they run one at a time: a shared clock that several
+/// iterations advance would not keep time, and the evidence would depend on scheduling.
+/// (Groups of one scenario still run side by side.)
+fn parallel(args: &RunArgs, target: &Target) -> usize {
+    let virtual_clock = target.label.contains("virtual");
+    if virtual_clock && args.parallel > 1 {
+        eprintln!(
+            "note: --parallel {} ignored on a virtual clock: iterations run one at a time so time and evidence stay deterministic",
+            args.parallel
+        );
+        return 1;
+    }
+    args.parallel as usize
 }
 
 fn rand_seed() -> u64 {

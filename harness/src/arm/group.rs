@@ -58,6 +58,11 @@ impl ArmClient {
         Ok(r)
     }
 
+    /// `PATCH`es a group's tags (synchronous).
+    pub async fn patch_tags(&self, g: &GroupRef, tags: &Value) -> Result<ArmResponse, HarnessError> {
+        self.call(Method::PATCH, &self.group_path(g, ""), Some(&json!({"tags": tags}))).await
+    }
+
     /// `GET`s a group with its instance view.
     pub async fn get_group(&self, g: &GroupRef) -> Result<Value, HarnessError> {
         Ok(self.call(Method::GET, &self.group_path(g, ""), None).await?.body)

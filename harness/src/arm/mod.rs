@@ -54,6 +54,7 @@ pub struct ArmClient {
     clock: Arc<dyn Clock>,
     recorder: Recorder,
     retry: RetryPolicy,
+    quiet: bool,
 }
 
 impl std::fmt::Debug for ArmClient {
@@ -74,7 +75,13 @@ impl ArmClient {
         retry: RetryPolicy,
     ) -> Self {
         let scope = crate::auth::arm_scope(base.as_str());
-        Self { http, base, credential, scope, api_version: api_version.to_string(), clock, recorder, retry }
+        Self { http, base, credential, scope, api_version: api_version.to_string(), clock, recorder, retry, quiet: false }
+    }
+
+    /// The same client, but calls that succeed at once are not written to the history (failures
+    /// and retries still are): for the routine reads of a long soak.
+    pub fn quiet(&self) -> Self {
+        Self { quiet: true, ..self.clone() }
     }
 
     /// The api-version sent with ACI calls.
@@ -118,19 +125,16 @@ impl ArmClient {
             let mut attempt = 0u32;
             loop {
                 attempt += 1;
+                let note = |phase: Phase, status: Option<u16>, request_id: Option<String>, millis: Option<u64>, error: Option<String>| {
+                    // A quiet client writes only what went wrong (and every retry).
+                    if self.quiet && attempt == 1 && matches!(phase, Phase::Invoke | Phase::Ok) {
+                        return Ok(());
+                    }
+                    let call = ArmCall { method: method.to_string(), path: path.clone(), status, request_id, attempt, millis, error };
+                    self.recorder.record(phase, Record::Arm(call))
+                };
                 let token = bearer(&self.credential, &self.scope).await?;
-                self.recorder.record(
-                    Phase::Invoke,
-                    Record::Arm(ArmCall {
-                        method: method.to_string(),
-                        path: path.clone(),
-                        status: None,
-                        request_id: None,
-                        attempt,
-                        millis: None,
-                        error: None,
-                    }),
-                )?;
+                note(Phase::Invoke, None, None, None, None)?;
                 let started = Instant::now();
                 let mut rb = self.http.request(method.clone(), url.clone()).bearer_auth(token).header("accept", "application/json");
                 if let Some(b) = body {
@@ -142,18 +146,7 @@ impl ArmClient {
                     Ok(r) => r,
                     Err(e) => {
                         let message = e.to_string();
-                        self.recorder.record(
-                            Phase::Fail,
-                            Record::Arm(ArmCall {
-                                method: method.to_string(),
-                                path: path.clone(),
-                                status: None,
-                                request_id: None,
-                                attempt,
-                                millis,
-                                error: Some(message.clone()),
-                            }),
-                        )?;
+                        note(Phase::Fail, None, None, millis, Some(message.clone()))?;
                         if let Some(d) = self.retry.delay(attempt, None) {
                             debug!(attempt, ?d, "transport error, retrying: {message}");
                             self.clock.sleep(d).await?;
@@ -165,37 +158,27 @@ impl ArmClient {
                 let status = resp.status().as_u16();
                 let headers = resp.headers().clone();
                 let request_id = headers.get("x-ms-request-id").and_then(|v| v.to_str().ok()).map(String::from);
-                let bytes = resp.bytes().await.unwrap_or_default();
+                let bytes = match resp.bytes().await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        // The answer was cut off mid-body: a transport failure, retried like one.
+                        let message = format!("answer {status} cut off: {e}");
+                        note(Phase::Fail, Some(status), request_id.clone(), millis, Some(message.clone()))?;
+                        if let Some(d) = self.retry.delay(attempt, None) {
+                            self.clock.sleep(d).await?;
+                            continue;
+                        }
+                        return Err(HarnessError::Transport { method: method.to_string(), path, message });
+                    }
+                };
                 let body: Value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
                 if status < 400 {
-                    self.recorder.record(
-                        Phase::Ok,
-                        Record::Arm(ArmCall {
-                            method: method.to_string(),
-                            path: path.clone(),
-                            status: Some(status),
-                            request_id: request_id.clone(),
-                            attempt,
-                            millis,
-                            error: None,
-                        }),
-                    )?;
+                    note(Phase::Ok, Some(status), request_id.clone(), millis, None)?;
                     return Ok(ArmResponse { status, headers, body, request_id });
                 }
                 let code = body.pointer("/error/code").and_then(Value::as_str).unwrap_or("").to_string();
                 let message = body.pointer("/error/message").and_then(Value::as_str).unwrap_or("").to_string();
-                self.recorder.record(
-                    Phase::Fail,
-                    Record::Arm(ArmCall {
-                        method: method.to_string(),
-                        path: path.clone(),
-                        status: Some(status),
-                        request_id: request_id.clone(),
-                        attempt,
-                        millis,
-                        error: Some(code.clone()),
-                    }),
-                )?;
+                note(Phase::Fail, Some(status), request_id.clone(), millis, Some(code.clone()))?;
                 if RetryPolicy::retryable(status) {
                     let retry_after = headers.get("retry-after").and_then(|v| v.to_str().ok()).and_then(retry::parse_retry_after);
                     if let Some(d) = self.retry.delay(attempt, retry_after) {
