@@ -77,6 +77,8 @@ pub(crate) struct AppState {
     pub(crate) shared: Arc<Mutex<Shared>>,
     pub(crate) scheme: &'static str,
     pub(crate) state_file: Option<Arc<PathBuf>>,
+    /// The bound address, for URLs when a request names no host.
+    pub(crate) local: SocketAddr,
 }
 
 impl AppState {
@@ -105,7 +107,11 @@ fn is_mutation(method: &Method) -> bool {
 
 async fn dispatch(State(app): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let path = uri.path();
-    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+    // HTTP/2 carries the host in the URI's authority, HTTP/1.1 in the Host header.
+    let host = match uri.authority() {
+        Some(a) => a.to_string(),
+        None => headers.get("host").and_then(|h| h.to_str().ok()).map(str::to_string).unwrap_or_else(|| app.local.to_string()),
+    };
     let base = format!("{}://{host}", app.scheme);
     let mut guard = app.lock();
     let shared = &mut *guard;
@@ -321,8 +327,8 @@ impl MockServer {
         }
         let shared = Arc::new(Mutex::new(Shared::new(world)));
         let state_file = config.state_file.clone().map(Arc::new);
-        let http = router(AppState { shared: shared.clone(), scheme: "http", state_file: state_file.clone() });
-        let https = router(AppState { shared, scheme: "https", state_file });
+        let http = router(AppState { shared: shared.clone(), scheme: "http", state_file: state_file.clone(), local: addr });
+        let https = router(AppState { shared, scheme: "https", state_file, local: addr });
         let (tls, ca_pem) = if config.tls {
             let id = TlsIdentity::generate()?;
             (Some(TlsAcceptor::from(id.server_config()?)), Some(id.ca_pem().to_string()))

@@ -165,9 +165,10 @@ pub fn container_group(name: &str, body: &Value) -> Result<(), ArmError> {
         }
         for (j, e) in optional_array(cp, "environmentVariables", &format!("{at}.properties.environmentVariables"))?.iter().enumerate() {
             let ename = string_at(e, "name", &format!("{at}.properties.environmentVariables[{j}].name"))?;
-            let has_value = e.get("value").is_some_and(|v| !v.is_null());
-            let has_secure = e.get("secureValue").is_some_and(|v| !v.is_null());
-            if has_value == has_secure {
+            let has = |k: &str| e.get(k).is_some_and(|v| !v.is_null());
+            // Newer api-versions also take a Key Vault reference (`secureValueReference`).
+            let given = [has("value"), has("secureValue"), has("secureValueReference")].iter().filter(|b| **b).count();
+            if given != 1 {
                 return Err(ArmError::new(
                     StatusCode::BAD_REQUEST,
                     "InvalidEnvironmentVariable",

@@ -8,7 +8,12 @@ use crate::validate;
 use crate::world::World;
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::json;
+use serde_json::{Value, json};
+
+fn shown(world: &World, mut view: Value) -> Value {
+    super::view::decorate(&mut view, &world.config.tenant);
+    view
+}
 
 /// `PUT`: 201 for a new group, 200 for an existing one, with LRO headers.
 pub fn put(world: &mut World, req: &Req, gp: &GroupPath) -> Result<Response, ArmError> {
@@ -17,26 +22,28 @@ pub fn put(world: &mut World, req: &Req, gp: &GroupPath) -> Result<Response, Arm
     validate::container_group(&gp.name, &body)?;
     let location = normalize_location(body["location"].as_str().unwrap_or_default());
     let (created, op) = world.put_group(&gp.subscription, &gp.resource_group, &gp.name, body)?;
-    let view = world.group(&gp.subscription, &gp.resource_group, &gp.name)?.view(false);
+    // Real ACI answers a PUT with the instance view too (`{"events":[],"state":"Pending"}`).
+    let view = shown(world, world.group(&gp.subscription, &gp.resource_group, &gp.name)?.view(true));
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok(with_lro_headers(json(status, view), &req.base, &gp.subscription, &location, &op))
 }
 
 /// `GET` a group, with its instance view.
 pub fn get(world: &World, gp: &GroupPath) -> Result<Response, ArmError> {
-    Ok(json(StatusCode::OK, world.group(&gp.subscription, &gp.resource_group, &gp.name)?.view(true)))
+    Ok(json(StatusCode::OK, shown(world, world.group(&gp.subscription, &gp.resource_group, &gp.name)?.view(true))))
 }
 
 /// `PATCH`: tags only, synchronous.
 pub fn patch(world: &mut World, req: &Req, gp: &GroupPath) -> Result<Response, ArmError> {
     let body = validate::parse_body(&req.body)?;
-    Ok(json(StatusCode::OK, world.patch_group(&gp.subscription, &gp.resource_group, &gp.name, &body)?))
+    let view = world.patch_group(&gp.subscription, &gp.resource_group, &gp.name, &body)?;
+    Ok(json(StatusCode::OK, shown(world, view)))
 }
 
 /// `DELETE`: 200 with the last body; 204 when absent.
 pub fn delete(world: &mut World, gp: &GroupPath) -> Result<Response, ArmError> {
     Ok(match world.delete_group(&gp.subscription, &gp.resource_group, &gp.name)? {
-        Some(view) => json(StatusCode::OK, view),
+        Some(view) => json(StatusCode::OK, shown(world, view)),
         None => empty(StatusCode::NO_CONTENT),
     })
 }
@@ -51,7 +58,7 @@ pub fn list(world: &World, req: &Req, sub: &str, rg: Option<&String>) -> Result<
         None => 0,
         Some(t) => t.parse().map_err(|_| ArmError::invalid_parameter(format!("The $skiptoken '{t}' is invalid.")))?,
     };
-    let page: Vec<_> = groups.iter().skip(skip).take(PAGE_SIZE).map(|g| g.view(false)).collect();
+    let page: Vec<_> = groups.iter().skip(skip).take(PAGE_SIZE).map(|g| shown(world, g.view(false))).collect();
     let mut body = json!({"value": page});
     if skip + PAGE_SIZE < groups.len() {
         let path = match rg {

@@ -5,6 +5,7 @@ pub mod groups;
 pub mod locations;
 pub mod operations;
 pub mod resources;
+pub mod view;
 
 use crate::api_version;
 use crate::error::ArmError;
