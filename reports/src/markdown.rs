@@ -328,6 +328,33 @@ fn summary_table(s: &Summary) -> String {
     out
 }
 
+/// When the runs cover several regions (a merged CI matrix), the outcomes per region.
+fn by_region(ev: &Evidence) -> String {
+    let mut regions: Vec<&str> = Vec::new();
+    for r in &ev.runs {
+        if !regions.contains(&r.meta.region.as_str()) {
+            regions.push(&r.meta.region);
+        }
+    }
+    if regions.len() < 2 {
+        return String::new();
+    }
+    let all = ev.summary();
+    let mut out =
+        format!("\nBy region (scenario runs):\n\n| region | {} |\n|---|{}\n", all.channels.join(" | "), "---|".repeat(all.channels.len()));
+    for region in regions {
+        let rows: Vec<Row> = ev.rows.iter().filter(|r| ev.runs[r.run].meta.region == region).cloned().collect();
+        let s = Summary::of_rows(&rows);
+        let _ = writeln!(
+            out,
+            "| {} | {} |",
+            esc(region),
+            all.channels.iter().map(|c| s.channel_total(c).cell()).collect::<Vec<_>>().join(" | ")
+        );
+    }
+    out
+}
+
 fn loss_row(ev: &Evidence, r: &Row) -> String {
     let (b, a) = (&r.arm_before, &r.arm_after);
     let run = if ev.runs.len() > 1 { format!("{} | ", esc(&ev.runs[r.run].meta.run_id)) } else { String::new() };
@@ -440,6 +467,7 @@ pub fn render_within(ev: &Evidence, redactor: &Redactor, limit: usize) -> String
     head.push_str(&environment(ev));
     head.push('\n');
     head.push_str(&summary_table(&ev.summary()));
+    head.push_str(&by_region(ev));
 
     let mut repro = String::from("\n## Reproduce\n\n");
     for run in &ev.runs {

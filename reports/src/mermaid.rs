@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 /// One event on the timeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
+    /// Index of the run in [`Evidence::runs`].
+    pub run: usize,
     /// Section: the run (when several) and the group.
     pub section: String,
     /// Target time (RFC 3339), for ordering.
@@ -58,6 +60,7 @@ pub fn events(ev: &Evidence) -> Vec<Event> {
             let h = hypothesis_words(&f.hypothesis);
             let text = if h.is_empty() { format!("{} fired", f.kind) } else { format!("{} fired (hypothesis {})", f.kind, h.join(", ")) };
             out.push(Event {
+                run: i,
                 section: section(i, group_of_id(&f.target)),
                 time: f.time.clone(),
                 period: since(&f.time, &run.start_time),
@@ -75,7 +78,13 @@ pub fn events(ev: &Evidence) -> Vec<Event> {
         if !hb.is_empty() && !ha.is_empty() && r.placement_changed() && moved.insert((r.run, r.group.clone(), r.step_index)) {
             let text =
                 if hb != ha { format!("moved from {hb} to {ha} after {}", r.step) } else { format!("new boot on {ha} after {}", r.step) };
-            out.push(Event { section: section(r.run, &r.group), time: r.time.clone(), period: since(&r.time, &run.start_time), text });
+            out.push(Event {
+                run: r.run,
+                section: section(r.run, &r.group),
+                time: r.time.clone(),
+                period: since(&r.time, &run.start_time),
+                text,
+            });
         }
         if r.verdict == Verdict::Lost && lost.insert((r.run, r.group.clone(), r.channel.clone())) {
             losses
@@ -87,9 +96,10 @@ pub fn events(ev: &Evidence) -> Vec<Event> {
     }
     for ((run, group, _), (time, step, channels)) in losses {
         let text = format!("{} lost after {step}", channels.join(", "));
-        out.push(Event { section: section(run, &group), period: since(&time, &ev.runs[run].start_time), time, text });
+        out.push(Event { run, section: section(run, &group), period: since(&time, &ev.runs[run].start_time), time, text });
     }
-    // Sections in order of their first event; events by time within each (stable).
+    // Runs in order; within a run, sections in order of their first event; events by time
+    // within each section (stable).
     let mut first: BTreeMap<String, String> = BTreeMap::new();
     for e in &out {
         let t = first.entry(e.section.clone()).or_insert_with(|| e.time.clone());
@@ -97,7 +107,7 @@ pub fn events(ev: &Evidence) -> Vec<Event> {
             *t = e.time.clone();
         }
     }
-    out.sort_by(|a, b| (&first[&a.section], &a.section, &a.time).cmp(&(&first[&b.section], &b.section, &b.time)));
+    out.sort_by(|a, b| (a.run, &first[&a.section], &a.section, &a.time).cmp(&(b.run, &first[&b.section], &b.section, &b.time)));
     out
 }
 
@@ -190,12 +200,13 @@ mod tests {
     fn the_grammar_check_accepts_what_we_write_and_rejects_breakage() {
         let ev = vec![
             Event {
+                run: 0,
                 section: "acc-1".into(),
                 time: "a".into(),
                 period: "t+5s".into(),
                 text: "rehost fired (hypothesis secure-env lost)".into(),
             },
-            Event { section: "acc-1".into(), time: "a".into(), period: "t+5s".into(), text: "moved from h:1 to h#2".into() },
+            Event { run: 0, section: "acc-1".into(), time: "a".into(), period: "t+5s".into(), text: "moved from h:1 to h#2".into() },
         ];
         let src = timeline(&ev, 10).unwrap();
         assert_eq!(check_timeline(&src), Ok(2), "{src}");
