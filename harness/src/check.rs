@@ -87,6 +87,9 @@ pub struct Observation {
     pub placement: PlacementView,
     /// What the logs say, or why they could not be read.
     pub logs: Result<LogReading, String>,
+    /// What the probe's report said through exec, or why exec failed; `None` when exec was not
+    /// tried (the container was not running, or the check is a soak round).
+    pub exec: Option<Result<LogReading, String>>,
     /// Why the group did not settle, if it did not.
     pub unsettled: Option<String>,
 }
@@ -100,47 +103,66 @@ pub struct ChannelVerdict {
     pub reason: String,
     /// What the container reported (`MISSING`, a fingerprint, or empty when not observed).
     pub observed: String,
+    /// The methods that observed it: `logs`, `exec`, or `logs+exec`.
+    pub method: String,
 }
 
-/// Judges one channel from the logs: expected fingerprint vs. what the probe reports.
-pub fn judge(obs: &Observation, channel: Channel, expected_fp: &str) -> ChannelVerdict {
-    let unknown = |reason: String| ChannelVerdict { verdict: Verdict::Unknown, reason, observed: String::new() };
-    if let Some(why) = &obs.unsettled {
-        return unknown(format!("the group did not settle: {why}"));
-    }
-    match &obs.logs {
-        Err(why) => unknown(format!("not observed: {why}")),
-        Ok(LogReading::Nothing) => unknown("no probe line in the container's logs".into()),
-        Ok(LogReading::Garbled(why)) => unknown(why.clone()),
+fn judge_reading(reading: &Result<LogReading, String>, channel: Channel, expected_fp: &str) -> ChannelVerdict {
+    let v = |verdict, reason: String, observed: &str| ChannelVerdict { verdict, reason, observed: observed.into(), method: String::new() };
+    match reading {
+        Err(why) => v(Verdict::Unknown, format!("not observed: {why}"), ""),
+        Ok(LogReading::Nothing) => v(Verdict::Unknown, "no probe line in the output".into(), ""),
+        Ok(LogReading::Garbled(why)) => v(Verdict::Unknown, why.clone(), ""),
         Ok(LogReading::MissingToken(msg)) => {
             if channel == Channel::SecureEnv {
-                ChannelVerdict {
-                    verdict: Verdict::Lost,
-                    reason: format!("the agent's start script printed `{msg}` and exited"),
-                    observed: "MISSING".into(),
-                }
+                v(Verdict::Lost, format!("the agent's start script printed `{msg}` and exited"), "MISSING")
             } else {
-                unknown("the agent exited before the probe reported this channel".into())
+                v(Verdict::Unknown, "the agent exited before the probe reported this channel".into(), "")
             }
         }
         Ok(LogReading::Probe(line)) => match line.channels.get(channel.as_str()) {
-            None => unknown(format!("the probe line does not report `{channel}`")),
-            Some(Observed::Missing) => ChannelVerdict {
-                verdict: Verdict::Lost,
-                reason: "the probe reports MISSING: the container sees no value".into(),
-                observed: "MISSING".into(),
-            },
-            Some(Observed::Fingerprint(fp)) if fp == expected_fp => ChannelVerdict {
-                verdict: Verdict::Survived,
-                reason: "the probe reports the expected fingerprint".into(),
-                observed: fp.clone(),
-            },
-            Some(Observed::Fingerprint(fp)) => ChannelVerdict {
-                verdict: Verdict::Lost,
-                reason: "the probe reports a different value's fingerprint".into(),
-                observed: fp.clone(),
-            },
+            None => v(Verdict::Unknown, format!("the probe line does not report `{channel}`"), ""),
+            Some(Observed::Missing) => v(Verdict::Lost, "the probe reports MISSING: the container sees no value".into(), "MISSING"),
+            Some(Observed::Fingerprint(fp)) if fp == expected_fp => {
+                v(Verdict::Survived, "the probe reports the expected fingerprint".into(), fp)
+            }
+            Some(Observed::Fingerprint(fp)) => v(Verdict::Lost, "the probe reports a different value's fingerprint".into(), fp),
         },
+    }
+}
+
+/// Judges one channel: expected fingerprint vs. what the probe reports through the logs and,
+/// when tried, through exec. The two methods must agree; when they do not, the verdict is
+/// `unknown` and both are recorded.
+pub fn judge(obs: &Observation, channel: Channel, expected_fp: &str) -> ChannelVerdict {
+    if let Some(why) = &obs.unsettled {
+        return ChannelVerdict {
+            verdict: Verdict::Unknown,
+            reason: format!("the group did not settle: {why}"),
+            observed: String::new(),
+            method: "logs".into(),
+        };
+    }
+    let logs = judge_reading(&obs.logs, channel, expected_fp);
+    match &obs.exec {
+        None => ChannelVerdict { method: "logs".into(), ..logs },
+        Some(Err(why)) => ChannelVerdict { method: "logs".into(), reason: format!("{}; exec failed: {why}", logs.reason), ..logs },
+        Some(exec_reading) => {
+            let exec = judge_reading(exec_reading, channel, expected_fp);
+            if exec.verdict == logs.verdict && exec.observed == logs.observed {
+                ChannelVerdict { method: "logs+exec".into(), reason: format!("{} (logs and exec agree)", logs.reason), ..logs }
+            } else {
+                ChannelVerdict {
+                    verdict: Verdict::Unknown,
+                    reason: format!(
+                        "logs and exec disagree: logs say {} ({}), exec says {} ({})",
+                        logs.verdict, logs.reason, exec.verdict, exec.reason
+                    ),
+                    observed: format!("logs:{} exec:{}", logs.observed, exec.observed),
+                    method: "logs+exec".into(),
+                }
+            }
+        }
     }
 }
 
@@ -151,7 +173,7 @@ mod tests {
     use serde_json::json;
 
     fn obs(logs: &str) -> Observation {
-        Observation { arm: None, placement: PlacementView::default(), logs: Ok(read_logs(logs)), unsettled: None }
+        Observation { arm: None, placement: PlacementView::default(), logs: Ok(read_logs(logs)), exec: None, unsettled: None }
     }
 
     #[test]
@@ -161,6 +183,23 @@ mod tests {
         assert_eq!(judge(&obs(line), Channel::SecureEnv, "ffffffffffffffff").verdict, Verdict::Lost);
         assert_eq!(judge(&obs(line), Channel::PlainEnv, "0123456789abcdef").verdict, Verdict::Lost);
         assert_eq!(judge(&obs(line), Channel::SecretVolume, "0123456789abcdef").verdict, Verdict::Unknown);
+    }
+
+    #[test]
+    fn logs_and_exec_must_agree() {
+        let good = "aci-chaos-probe v=1 boot=b host=h secure-env=0123456789abcdef";
+        let mut o = obs(good);
+        o.exec = Some(Ok(read_logs(good)));
+        let v = judge(&o, Channel::SecureEnv, "0123456789abcdef");
+        assert_eq!((v.verdict, v.method.as_str()), (Verdict::Survived, "logs+exec"));
+        o.exec = Some(Ok(read_logs("aci-chaos-probe v=1 boot=b host=h secure-env=MISSING")));
+        let v = judge(&o, Channel::SecureEnv, "0123456789abcdef");
+        assert_eq!(v.verdict, Verdict::Unknown);
+        assert!(v.reason.contains("disagree") && v.observed == "logs:0123456789abcdef exec:MISSING", "{v:?}");
+        o.exec = Some(Err("closed".into()));
+        let v = judge(&o, Channel::SecureEnv, "0123456789abcdef");
+        assert_eq!((v.verdict, v.method.as_str()), (Verdict::Survived, "logs"));
+        assert!(v.reason.contains("exec failed: closed"));
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod channel;
 pub mod check;
 pub mod clock;
 pub mod error;
+pub mod exec;
 pub mod mock_admin;
 pub mod probe;
 pub mod recorder;

@@ -451,7 +451,7 @@ impl<'a> Runner<'a> {
                 if m.deleted {
                     continue;
                 }
-                let obs = self.observe_with(m, &quiet).await;
+                let obs = self.observe_with(m, &quiet, false).await;
                 checks += 1;
                 let now: BTreeMap<Channel, Verdict> = m.expected.iter().map(|(c, fp)| (*c, judge(&obs, *c, fp).verdict)).collect();
                 let sig = (now.clone(), obs.placement.boot.clone());
@@ -654,10 +654,12 @@ impl<'a> Runner<'a> {
 
     /// Polls the group until it settles (bounded), then reads its logs.
     async fn observe(&self, m: &Member) -> Observation {
-        self.observe_with(m, &self.client).await
+        self.observe_with(m, &self.client, true).await
     }
 
-    async fn observe_with(&self, m: &Member, client: &ArmClient) -> Observation {
+    /// Settles, reads the logs, and (with `exec`, when the container runs) runs the probe's
+    /// report through exec.
+    async fn observe_with(&self, m: &Member, client: &ArmClient, exec: bool) -> Observation {
         let container = m.template.profile.container_name();
         let clock = self.client.clock().clone();
         let start = clock.now();
@@ -692,6 +694,7 @@ impl<'a> Runner<'a> {
                     arm,
                     placement: PlacementView { ip, ..Default::default() },
                     logs: Err("not read".into()),
+                    exec: None,
                     unsettled: Some(why),
                 };
             }
@@ -709,7 +712,18 @@ impl<'a> Runner<'a> {
             Ok(LogReading::Probe(p)) => (p.host.clone(), p.boot.clone()),
             _ => (String::new(), String::new()),
         };
-        Observation { arm, placement: PlacementView { host, boot, ip }, logs, unsettled: None }
+        let running = arm.as_ref().is_some_and(|a| a.container_state.starts_with("Running"));
+        let exec = if exec && running {
+            Some(
+                crate::exec::exec(client, &m.g, container, crate::exec::REPORT_COMMAND, Duration::from_secs(60))
+                    .await
+                    .map(|out| crate::probe::read_logs(&out))
+                    .map_err(|e| e.to_string()),
+            )
+        } else {
+            None
+        };
+        Observation { arm, placement: PlacementView { host, boot, ip }, logs, exec, unsettled: None }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -735,7 +749,7 @@ impl<'a> Runner<'a> {
                 channel: ch.as_str().into(),
                 verdict: v.verdict,
                 reason: v.reason,
-                method: "logs".into(),
+                method: v.method,
                 expected_fp: fp.clone(),
                 observed_fp: v.observed,
                 time: crate::rfc3339(self.client.clock().now()),
@@ -779,7 +793,7 @@ pub fn roundtrip_body(got: &Value) -> Value {
 }
 
 fn unobserved(why: &str) -> Observation {
-    Observation { arm: None, placement: PlacementView::default(), logs: Err(why.to_string()), unsettled: None }
+    Observation { arm: None, placement: PlacementView::default(), logs: Err(why.to_string()), exec: None, unsettled: None }
 }
 
 fn fired_detail(f: &FiredFault) -> String {

@@ -18,26 +18,30 @@ pub const SECRET_MOUNT: &str = "/mnt/aci-chaos";
 /// The file in the secret volume.
 pub const SECRET_FILE_NAME: &str = "secret";
 
-/// The probe as a busybox shell program: prints fingerprints of what it sees, never values.
-/// The mock runs the same contract without running this text.
-pub const PROBE_SCRIPT: &str = r#"fp() { if [ -n "$1" ]; then printf %s "$1" | sha256sum | cut -c1-16; else echo MISSING; fi; }
-sv() { case "$ACI_CHAOS_PROFILE" in azp-agent) printf %s "$AZP_TOKEN";; gh-runner) printf %s "$GH_RUNNER_TOKEN";; *) printf %s "$ACI_CHAOS_SECURE_ENV";; esac; }
-report() {
-  l="aci-chaos-probe v=1 boot=$(cat /proc/sys/kernel/random/boot_id | cut -c1-12) host=$(hostname)"
-  for ch in $(echo "${ACI_CHAOS_CHANNELS:-secure-env,plain-env,secret-volume}" | tr , ' '); do
-    case "$ch" in
-      secure-env) v="$(sv)";; plain-env) v="$ACI_CHAOS_PLAIN_ENV";;
-      secret-volume) v="$(cat "${ACI_CHAOS_SECRET_FILE:-/mnt/aci-chaos/secret}" 2>/dev/null)";; *) v="";;
-    esac
-    l="$l $ch=$(fp "$v")"
-  done
-  echo "$l"
-}
+/// The probe as a busybox shell program: installs its one-shot report at
+/// [`crate::exec::REPORT_COMMAND`] (so the exec check can run it: ACI's exec takes no arguments),
+/// then prints the report at start and at every heartbeat. Fingerprints only, never values. The
+/// mock runs the same contract without running this text.
+pub const PROBE_SCRIPT: &str = r#"cat > /tmp/aci-chaos-probe <<'PROBE'
+#!/bin/sh
+fp() { if [ -n "$1" ]; then printf %s "$1" | sha256sum | cut -c1-16; else echo MISSING; fi; }
+case "$ACI_CHAOS_PROFILE" in azp-agent) sv="$AZP_TOKEN";; gh-runner) sv="$GH_RUNNER_TOKEN";; *) sv="$ACI_CHAOS_SECURE_ENV";; esac
+l="aci-chaos-probe v=1 boot=$(cut -c1-12 /proc/sys/kernel/random/boot_id) host=$(hostname)"
+for ch in $(echo "${ACI_CHAOS_CHANNELS:-secure-env,plain-env,secret-volume}" | tr , ' '); do
+  case "$ch" in
+    secure-env) v="$sv";; plain-env) v="$ACI_CHAOS_PLAIN_ENV";;
+    secret-volume) v="$(cat "${ACI_CHAOS_SECRET_FILE:-/mnt/aci-chaos/secret}" 2>/dev/null)";; *) v="";;
+  esac
+  l="$l $ch=$(fp "$v")"
+done
+echo "$l"
+PROBE
+chmod +x /tmp/aci-chaos-probe
 case "$ACI_CHAOS_PROFILE" in
   azp-agent) [ -n "$AZP_TOKEN" ] || { echo "error: missing AZP_TOKEN environment variable" >&2; exit 1; };;
   gh-runner) [ -n "$GH_RUNNER_TOKEN" ] || { echo "error: missing GH_RUNNER_TOKEN environment variable" >&2; exit 1; };;
 esac
-while true; do report; sleep "${ACI_CHAOS_HEARTBEAT_SECONDS:-300}"; done"#;
+while true; do /tmp/aci-chaos-probe; sleep "${ACI_CHAOS_HEARTBEAT_SECONDS:-300}"; done"#;
 
 /// What runs in the container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

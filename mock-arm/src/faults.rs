@@ -175,15 +175,48 @@ pub enum Schedule {
     Poisson(Span),
 }
 
-/// A planned fault.
+/// A planned fault: a [`FaultSpec`] and when it fires. (Its fields are spelled out rather than
+/// flattened so that errors in a fault file keep their line and column.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct PlannedFault {
-    /// The fault.
-    #[serde(flatten)]
-    pub spec: FaultSpec,
+    /// What happens.
+    pub kind: FaultKind,
+    /// A group resource id, or `each` (every group on its own schedule) / `all`.
+    #[serde(default)]
+    pub target: String,
+    /// Zone, for `zone-outage` (and to limit a `maintenance-wave`).
+    #[serde(default)]
+    pub zone: Option<String>,
+    /// Fate of each channel.
+    #[serde(default)]
+    pub hypothesis: LossHypothesis,
+    /// `maintenance-wave` window.
+    #[serde(default)]
+    pub window: Option<Span>,
+    /// `zone-outage` duration.
+    #[serde(default)]
+    pub duration: Option<Span>,
+    /// `host-failure` / `zone-outage` recovery delay.
+    #[serde(default)]
+    pub recover_after: Option<Span>,
     /// When.
     pub schedule: Schedule,
+}
+
+impl PlannedFault {
+    /// The fault it fires.
+    pub fn spec(&self) -> FaultSpec {
+        FaultSpec {
+            kind: self.kind,
+            target: self.target.clone(),
+            zone: self.zone.clone(),
+            hypothesis: self.hypothesis.clone(),
+            window: self.window,
+            duration: self.duration,
+            recover_after: self.recover_after,
+        }
+    }
 }
 
 /// Which requests a control-plane fault affects.
@@ -313,7 +346,7 @@ impl FaultPlan {
     /// Checks values serde cannot.
     pub fn validate(&self) -> Result<(), ArmError> {
         for (i, f) in self.fault.iter().enumerate() {
-            check_spec(&f.spec).map_err(|e| ArmError::invalid_parameter(format!("fault[{i}]: {}", e.message)))?;
+            check_spec(&f.spec()).map_err(|e| ArmError::invalid_parameter(format!("fault[{i}]: {}", e.message)))?;
             let d = match f.schedule {
                 Schedule::At(_) => None,
                 Schedule::Every(d) | Schedule::Poisson(d) => Some(d.0),

@@ -803,7 +803,7 @@ impl World {
 
     fn run_planned(&mut self, at: OffsetDateTime, rule: usize, group: Option<String>) {
         let Some(planned) = self.plan.fault.get(rule).cloned() else { return };
-        let mut spec = planned.spec.clone();
+        let mut spec = planned.spec();
         match &group {
             Some(k) => {
                 let Some(g) = self.groups.get(k) else { return };
@@ -841,7 +841,7 @@ impl World {
         let base = self.plan.fault.len();
         for (i, f) in plan.fault.iter().enumerate() {
             let rule = base + i;
-            let per_group = f.spec.target == "each";
+            let per_group = f.target == "each";
             match f.schedule {
                 Schedule::At(d) => self.at((start + d.0).max(now), Scheduled::Planned { rule, group: None }),
                 Schedule::Every(d) if !per_group => self.at(now + d.0, Scheduled::Planned { rule, group: None }),
@@ -866,15 +866,8 @@ impl World {
     }
 
     fn schedule_rules_for_group(&mut self, k: &str, t: OffsetDateTime, from_rule: usize) {
-        let rules: Vec<(usize, Schedule)> = self
-            .plan
-            .fault
-            .iter()
-            .enumerate()
-            .skip(from_rule)
-            .filter(|(_, f)| f.spec.target == "each")
-            .map(|(i, f)| (i, f.schedule))
-            .collect();
+        let rules: Vec<(usize, Schedule)> =
+            self.plan.fault.iter().enumerate().skip(from_rule).filter(|(_, f)| f.target == "each").map(|(i, f)| (i, f.schedule)).collect();
         for (rule, schedule) in rules {
             let first = match schedule {
                 Schedule::Every(d) => d.0,

@@ -68,7 +68,10 @@ pub fn command(cmd: ScenariosCommand) -> Result<u8, Failure> {
     }
 }
 
-fn load_dir(dir: &Path) -> Result<Vec<(PathBuf, Result<Suite, aci_chaos_harness::HarnessError>)>, Failure> {
+/// Each suite file of a folder, with the suite or why it is invalid.
+type Loaded = Vec<(PathBuf, Result<Suite, aci_chaos_harness::HarnessError>)>;
+
+fn load_dir(dir: &Path) -> Result<Loaded, Failure> {
     let rd = std::fs::read_dir(dir)
         .map_err(|e| Failure::usage(anyhow!("{}: {e} (hint: run from the project folder, or pass --dir)", dir.display())))?;
     let mut files: Vec<PathBuf> =
