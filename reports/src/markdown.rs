@@ -67,14 +67,14 @@ pub fn first_losses(rows: &[Row]) -> Vec<&Row> {
 }
 
 /// Per channel, per step name (in first-seen order): (steps run while the secret was still
-/// there, steps after which it was first lost).
+/// there, steps in which it was first lost). A step with several checks (a soak) counts once.
 fn step_stats(rows: &[Row]) -> BTreeMap<String, Vec<(String, usize, usize)>> {
-    let mut lost_already = BTreeSet::new();
+    let mut lost_in = BTreeSet::new();
     let mut counted = BTreeSet::new();
     let mut out: BTreeMap<String, Vec<(String, usize, usize)>> = BTreeMap::new();
     for r in rows {
         let it = (r.run, r.group.clone(), r.channel.clone());
-        if lost_already.contains(&it) || !counted.insert((r.run, r.group.clone(), r.channel.clone(), r.step_index)) {
+        if lost_in.contains(&it) {
             continue;
         }
         let steps = out.entry(r.channel.clone()).or_default();
@@ -85,10 +85,12 @@ fn step_stats(rows: &[Row]) -> BTreeMap<String, Vec<(String, usize, usize)>> {
                 steps.len() - 1
             }
         };
-        steps[i].1 += 1;
+        if counted.insert((r.run, r.group.clone(), r.channel.clone(), r.step_index)) {
+            steps[i].1 += 1;
+        }
         if r.verdict == Verdict::Lost {
             steps[i].2 += 1;
-            lost_already.insert(it);
+            lost_in.insert(it);
         }
     }
     out
@@ -161,22 +163,40 @@ pub fn finding(ev: &Evidence) -> (String, String) {
                 format!("{k} of {}", plural(n, "loss", "losses"))
             }
         };
+        let absent = losses.iter().all(|r| secure_values(&r.arm_before) == "absent" && secure_values(&r.arm_after) == "absent");
+        let no_secret = if absent { ", and ARM returned no secure value before or after" } else { "" };
         if unchanged == n {
             sentences.push(format!(
-                "The ARM view (provisioningState, group and container state, environment entries) was unchanged in {}, and ARM returned no secure value before or after.",
+                "The ARM view (provisioningState, group and container state, environment entries) was unchanged in {}{no_secret}.",
                 every(n)
             ));
         } else {
+            let mut parts = Vec::new();
+            if config_unchanged > 0 {
+                parts.push(format!(
+                    "ARM's configuration view (provisioningState and environment entries, no secure value returned) was unchanged in {}",
+                    every(config_unchanged)
+                ));
+            }
+            if config_unchanged < n {
+                parts.push(format!(
+                    "in {} ARM's own view changed with it (environment entries or provisioningState differ before and after), so ARM could show {}",
+                    plural(n - config_unchanged, "loss", "losses"),
+                    if n - config_unchanged == 1 { "that one" } else { "those" }
+                ));
+            }
             let changed: Vec<&&Row> = losses.iter().filter(|r| r.arm_before.container_state != r.arm_after.container_state).collect();
-            let example = changed
-                .first()
-                .map(|r| format!(" (`{}` → `{}`)", r.arm_before.container_state, r.arm_after.container_state))
-                .unwrap_or_default();
-            sentences.push(format!(
-                "ARM's configuration view (provisioningState and environment entries, no secure value returned) was unchanged in {}; in {} the container state changed{example}, which ARM reports without a cause.",
-                every(config_unchanged),
-                plural(changed.len(), "loss", "losses"),
-            ));
+            if let Some(r) = changed.first() {
+                parts.push(format!(
+                    "in {} the container state changed (`{}` → `{}`), which ARM reports without a cause",
+                    plural(changed.len(), "loss", "losses"),
+                    r.arm_before.container_state,
+                    r.arm_after.container_state
+                ));
+            }
+            let mut sen = parts.join("; ");
+            sen.push('.');
+            sentences.push(capitalise(&sen));
         }
     }
     let unknown_checks = ev.rows.iter().filter(|r| r.verdict == Verdict::Unknown).count();
@@ -701,6 +721,19 @@ pub(crate) mod tests {
         assert!(p.contains("Secure environment variables (`secure-env`) were lost in 1 of 2 scenario runs: after 1 of 1 `rehost` step; never after `restart` (1)."), "{p}");
         assert!(p.contains("plain environment variables (`plain-env`) survived all 2"), "{p}");
         assert!(p.contains("unchanged in the one loss"), "{p}");
+    }
+
+    #[test]
+    fn a_loss_in_the_middle_of_a_soak_counts_its_step_once() {
+        let mut rows = vec![
+            row("soak", "secure-env", Verdict::Survived),
+            row("soak", "secure-env", Verdict::Lost),
+            row("soak", "secure-env", Verdict::Lost),
+        ];
+        rows[0].step_index = 0;
+        rows[0].step = "deploy".into();
+        let (_, p) = finding(&evidence(rows));
+        assert!(p.contains("lost in 1 of 1 scenario run: after 1 of 1 `soak` step; never after `deploy` (1)."), "{p}");
     }
 
     #[test]
