@@ -129,6 +129,13 @@ impl MockAdmin {
         self.call(reqwest::Method::POST, "/faults/plan", Some(plan.clone())).await.map(|_| ())
     }
 
+    /// Stores a secret in the mock's simulated Key Vault.
+    pub async fn put_vault_secret(&self, vault: &str, name: &str, value: &crate::secret::Secret) -> Result<(), HarnessError> {
+        self.call(reqwest::Method::PUT, &format!("/keyvault/{vault}/secrets/{name}"), Some(json!({"value": value.expose()})))
+            .await
+            .map(|_| ())
+    }
+
     /// Every fault that fired so far, in order.
     pub async fn faults(&self) -> Result<Vec<FiredFault>, HarnessError> {
         let v = self.call(reqwest::Method::GET, "/faults", None).await?;

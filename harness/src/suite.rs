@@ -513,12 +513,6 @@ fn group_template(g: RawGroup, at: usize, name: &str, err_at: &ErrAt<'_>) -> Res
         if seen.contains(c) {
             return Err(err_at(cat, format!("channel `{c}` is listed twice")));
         }
-        if *c == Channel::Keyvault {
-            return Err(err_at(
-                cat,
-                "channel `keyvault` is not available yet: it needs the mock's simulated Key Vault and managed identity; expected secure-env, plain-env or secret-volume".into(),
-            ));
-        }
         seen.push(*c);
     }
     if g.profile != Profile::Probe && !channels.contains(&Channel::SecureEnv) {

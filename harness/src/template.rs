@@ -30,13 +30,18 @@ l="aci-chaos-probe v=1 boot=$(cut -c1-12 /proc/sys/kernel/random/boot_id) host=$
 for ch in $(echo "${ACI_CHAOS_CHANNELS:-secure-env,plain-env,secret-volume}" | tr , ' '); do
   case "$ch" in
     secure-env) v="$sv";; plain-env) v="$ACI_CHAOS_PLAIN_ENV";;
-    secret-volume) v="$(cat "${ACI_CHAOS_SECRET_FILE:-/mnt/aci-chaos/secret}" 2>/dev/null)";; *) v="";;
+    secret-volume) v="$(cat "${ACI_CHAOS_SECRET_FILE:-/mnt/aci-chaos/secret}" 2>/dev/null)";;
+    keyvault) v="$(cat /tmp/aci-chaos-keyvault 2>/dev/null)";; *) v="";;
   esac
   l="$l $ch=$(fp "$v")"
 done
 echo "$l"
 PROBE
 chmod +x /tmp/aci-chaos-probe
+if [ -n "$ACI_CHAOS_KEYVAULT_URI" ]; then
+  tok=$(wget -qO- --header "Metadata: true" "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+  wget -qO- --header "Authorization: Bearer $tok" "$ACI_CHAOS_KEYVAULT_URI?api-version=7.4" | sed -n 's/.*"value":"\([^"]*\)".*/\1/p' > /tmp/aci-chaos-keyvault
+fi
 case "$ACI_CHAOS_PROFILE" in
   azp-agent) [ -n "$AZP_TOKEN" ] || { echo "error: missing AZP_TOKEN environment variable" >&2; exit 1; };;
   gh-runner) [ -n "$GH_RUNNER_TOKEN" ] || { echo "error: missing GH_RUNNER_TOKEN environment variable" >&2; exit 1; };;
@@ -137,6 +142,16 @@ impl Default for GroupTemplate {
     }
 }
 
+/// The Key Vault a run's keyvault-channel secrets live in.
+pub fn keyvault_name(run_id: &str) -> String {
+    format!("acc-{run_id}")
+}
+
+/// The Key Vault secret URI a group's probe fetches at start (the keyvault channel).
+pub fn keyvault_uri(run_id: &str, group: &str) -> String {
+    format!("https://{}.vault.azure.net/secrets/{group}", keyvault_name(run_id))
+}
+
 /// Tags every group carries.
 pub fn tags(run_id: &str, scenario: &str) -> Value {
     json!({"aci-chaos-run": run_id, "aci-chaos-scenario": scenario})
@@ -166,6 +181,9 @@ impl GroupTemplate {
         if let Some(s) = secrets.get(&Channel::PlainEnv) {
             env.push(json!({"name": "ACI_CHAOS_PLAIN_ENV", "value": s.expose()}));
         }
+        if secrets.contains_key(&Channel::Keyvault) {
+            env.push(json!({"name": "ACI_CHAOS_KEYVAULT_URI", "value": keyvault_uri(run_id, group)}));
+        }
         let mut container = json!({
             "name": self.profile.container_name(),
             "properties": {
@@ -182,6 +200,9 @@ impl GroupTemplate {
         }
         props["containers"] = json!([container]);
         let mut body = json!({"location": location, "tags": tags(run_id, scenario), "properties": props});
+        if secrets.contains_key(&Channel::Keyvault) {
+            body["identity"] = json!({"type": "SystemAssigned"});
+        }
         if !self.zones.is_empty() {
             body["zones"] = json!(self.zones);
         }

@@ -10,6 +10,7 @@
 //! | `POST /_aci-chaos/faults` `{"kind":"rehost","target":ID,"hypothesis":{channel: "kept"\|"lost"\|p}}` | fires a fault now (any kind of [`crate::faults::FaultSpec`]) |
 //! | `GET/POST /_aci-chaos/faults/plan` | the fault plan in force; POST adds rules ([`crate::faults::FaultPlan`] as JSON) |
 //! | `GET  /_aci-chaos/faults` | every fault that fired |
+//! | `PUT/DELETE /_aci-chaos/keyvault/{vault}/secrets/{name}` `{"value":…}` | the simulated Key Vault a container with a managed identity fetches `ACI_CHAOS_KEYVAULT_URI` from at start |
 //! | `GET  /_aci-chaos/state` | snapshot, secrets absent |
 //! | `POST /_aci-chaos/state/save` | writes the state to the `--state-file` (secrets kept there, mode 0600) |
 //! | `POST /_aci-chaos/state/load` | replaces the state with the `--state-file`'s |
@@ -130,6 +131,18 @@ pub fn handle(
             let plan: FaultPlan = parse(body)?;
             world.add_plan(plan)?;
             Ok(json(StatusCode::OK, serde_json::to_value(world.plan()).unwrap_or_default()))
+        }
+        (&Method::PUT, ["keyvault", vault, "secrets", name]) => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Put {
+                value: String,
+            }
+            let p: Put = parse(body)?;
+            Ok(json(StatusCode::OK, world.put_vault_secret(vault, name, &p.value)?))
+        }
+        (&Method::DELETE, ["keyvault", vault, "secrets", name]) => {
+            Ok(json(StatusCode::OK, json!({"deleted": world.delete_vault_secret(vault, name)})))
         }
         (&Method::GET, ["state"]) => Ok(json(StatusCode::OK, world.snapshot())),
         (&Method::POST, ["state", "save"]) => {

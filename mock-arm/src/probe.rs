@@ -24,6 +24,11 @@ pub const SECURE_VAR: &str = "ACI_CHAOS_SECURE_ENV";
 pub const SECRET_FILE_VAR: &str = "ACI_CHAOS_SECRET_FILE";
 /// Default path of the secret-volume file.
 pub const DEFAULT_SECRET_FILE: &str = "/mnt/aci-chaos/secret";
+/// Plain variable naming the Key Vault secret a container fetches at start with its managed
+/// identity (`https://<vault>.vault.azure.net/secrets/<name>`).
+pub const KEYVAULT_URI_VAR: &str = "ACI_CHAOS_KEYVAULT_URI";
+/// Where the probe keeps what it fetched from Key Vault (the keyvault channel).
+pub const KEYVAULT_FILE: &str = "/tmp/aci-chaos-keyvault";
 /// Plain variable with the heartbeat interval in seconds.
 pub const HEARTBEAT_VAR: &str = "ACI_CHAOS_HEARTBEAT_SECONDS";
 /// Default heartbeat interval.
@@ -99,6 +104,7 @@ pub fn probe_line(profile: Profile, env: &BTreeMap<String, String>, files: &BTre
                 let path = env_value(env, SECRET_FILE_VAR).unwrap_or(DEFAULT_SECRET_FILE);
                 files.get(path).filter(|c| !c.is_empty()).cloned()
             }
+            "keyvault" => files.get(KEYVAULT_FILE).filter(|c| !c.is_empty()).cloned(),
             _ => None,
         };
         let fp = value.map(|v| fingerprint(&v)).unwrap_or_else(|| "MISSING".into());

@@ -110,6 +110,8 @@ pub struct World {
     pub(crate) schedule_seq: u64,
     pub(crate) plan: FaultPlan,
     pub(crate) outages: BTreeMap<String, OffsetDateTime>,
+    /// The simulated Key Vault: `vault/secret` (lowercase) → value. Never shown.
+    pub(crate) vault: BTreeMap<String, String>,
     generations: BTreeMap<String, u64>,
     op_counter: u64,
     request_counter: u64,
@@ -147,6 +149,7 @@ impl World {
             schedule_seq: 0,
             plan: FaultPlan::default(),
             outages: BTreeMap::new(),
+            vault: BTreeMap::new(),
             generations: BTreeMap::new(),
             op_counter: 0,
             request_counter: 0,
@@ -248,7 +251,7 @@ impl World {
             PendingKind::Create | PendingKind::Start | PendingKind::Update => {
                 g.placement = Some(placement.clone());
                 g.down = false;
-                boot_from_spec(g, p.due, &placement, &BTreeMap::new());
+                boot_from_spec(g, p.due, &placement, &BTreeMap::new(), &self.vault);
             }
         }
         let first_placement = p.kind == PendingKind::Create;
@@ -612,7 +615,7 @@ impl World {
         }
         g.placement = Some(to.clone());
         g.down = false;
-        boot_from_spec(g, now, &to, &lost);
+        boot_from_spec(g, now, &to, &lost, &self.vault);
         refresh_state(g);
         let target = g.id();
         Ok(self.log_fault(kind, target, hypothesis.clone(), outcome, Some(from), Some(to)))
@@ -881,6 +884,22 @@ impl World {
         }
     }
 
+    /// Stores a secret in the simulated Key Vault (what a container with a managed identity
+    /// fetches at start through `ACI_CHAOS_KEYVAULT_URI`).
+    pub fn put_vault_secret(&mut self, vault: &str, name: &str, value: &str) -> Result<Value, ArmError> {
+        let ok = |s: &str| !s.is_empty() && s.len() <= 127 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !ok(vault) || !ok(name) {
+            return Err(ArmError::invalid_parameter(format!("vault `{vault}` / secret `{name}`: expected letters, digits and dashes")));
+        }
+        self.vault.insert(format!("{}/{}", vault.to_ascii_lowercase(), name.to_ascii_lowercase()), value.to_string());
+        Ok(json!({"id": format!("https://{vault}.vault.azure.net/secrets/{name}"), "attributes": {"enabled": true}}))
+    }
+
+    /// Deletes a secret from the simulated Key Vault; false when it was not there.
+    pub fn delete_vault_secret(&mut self, vault: &str, name: &str) -> bool {
+        self.vault.remove(&format!("{}/{}", vault.to_ascii_lowercase(), name.to_ascii_lowercase())).is_some()
+    }
+
     /// The plan in force.
     pub fn plan(&self) -> &FaultPlan {
         &self.plan
@@ -956,6 +975,16 @@ impl World {
             "faults": self.faults,
         })
     }
+}
+
+/// The vault key (`vault/secret`, lowercase) of a Key Vault secret URI such as
+/// `https://myvault.vault.azure.net/secrets/name`.
+pub fn vault_key(uri: &str) -> Option<String> {
+    let rest = uri.strip_prefix("https://")?;
+    let (host, path) = rest.split_once('/')?;
+    let vault = host.split('.').next().filter(|v| !v.is_empty())?;
+    let name = path.strip_prefix("secrets/")?.split(['/', '?']).next().filter(|n| !n.is_empty())?;
+    Some(format!("{}/{}", vault.to_ascii_lowercase(), name.to_ascii_lowercase()))
 }
 
 /// An exponentially distributed interval with the given mean (Poisson arrivals).
@@ -1083,7 +1112,8 @@ fn runtime_from_spec(
 }
 
 /// (Re)creates a group's containers from its stored spec on a placement and starts them.
-fn boot_from_spec(g: &mut Group, now: OffsetDateTime, pl: &Placement, lost: &BTreeMap<String, bool>) {
+fn boot_from_spec(g: &mut Group, now: OffsetDateTime, pl: &Placement, lost: &BTreeMap<String, bool>, vault: &BTreeMap<String, String>) {
+    let has_identity = g.identity.as_ref().and_then(|i| i.get("type")).and_then(Value::as_str).is_some_and(|t| t.contains("Assigned"));
     let volumes = g.properties.get("volumes").and_then(Value::as_array).cloned().unwrap_or_default();
     let specs = g.properties.get("containers").and_then(Value::as_array).cloned().unwrap_or_default();
     let policy = g.restart_policy().to_string();
@@ -1091,7 +1121,16 @@ fn boot_from_spec(g: &mut Group, now: OffsetDateTime, pl: &Placement, lost: &BTr
     for spec in &specs {
         let name = spec.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
         let image = spec.pointer("/properties/image").and_then(Value::as_str).unwrap_or_default().to_string();
-        let (env, files) = runtime_from_spec(spec, &volumes, lost);
+        let (env, mut files) = runtime_from_spec(spec, &volumes, lost);
+        // The keyvault channel: a container with a managed identity fetches its secret at start.
+        // A fault whose hypothesis loses `keyvault` makes that fetch fail.
+        if let Some(uri) = env.get(probe::KEYVAULT_URI_VAR)
+            && has_identity
+            && !lost.get("keyvault").copied().unwrap_or(false)
+            && let Some(value) = vault_key(uri).and_then(|k| vault.get(&k))
+        {
+            files.insert(probe::KEYVAULT_FILE.to_string(), value.as_bytes().to_vec());
+        }
         let spec_env: BTreeMap<String, String> = runtime_from_spec(spec, &volumes, &BTreeMap::new()).0;
         let prior = old.iter().find(|c| c.name == name);
         let mut c = Container {
