@@ -18,7 +18,13 @@ pub const GITHUB_COMMENT_LIMIT: usize = 65_536;
 pub const TIMELINE_MAX_EVENTS: usize = 60;
 
 /// Scenarios listed in the summary matrix at most.
-const SUMMARY_MAX_SCENARIOS: usize = 200;
+const SUMMARY_MAX_SCENARIOS: usize = 100;
+
+/// Runs listed in a merged report's environment and reproduction at most.
+const MAX_RUNS_LISTED: usize = 40;
+
+/// Distinct loss hypotheses listed at most.
+const MAX_HYPOTHESES: usize = 20;
 
 fn esc(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ").replace('<', "&lt;").replace('>', "&gt;")
@@ -296,7 +302,7 @@ fn environment(ev: &Evidence) -> String {
         kv("ARM calls", format!("{} ({} failed)", run.arm_calls.0, run.arm_calls.1));
     } else {
         out.push_str("| run | target | region | api-version | tool | seed | started | finished | ARM calls |\n|---|---|---|---|---|---|---|---|---|\n");
-        for run in &ev.runs {
+        for run in ev.runs.iter().take(MAX_RUNS_LISTED) {
             let m = &run.meta;
             let _ = writeln!(
                 out,
@@ -314,12 +320,18 @@ fn environment(ev: &Evidence) -> String {
             );
         }
     }
+    if ev.runs.len() > MAX_RUNS_LISTED {
+        let _ = writeln!(out, "\n{} more runs are in `evidence.csv` (columns `run_id`, `region`).", ev.runs.len() - MAX_RUNS_LISTED);
+    }
     let h = hypotheses(ev);
     if !h.is_empty() {
         out.push_str("\n**Loss hypotheses (mock).** The mock loses a secret only when a fault says so. Each fault carried a hypothesis under test, stated here; it is not an observation of Azure:\n\n");
-        for l in h {
-            out.push_str(&l);
+        for l in h.iter().take(MAX_HYPOTHESES) {
+            out.push_str(l);
             out.push('\n');
+        }
+        if h.len() > MAX_HYPOTHESES {
+            let _ = writeln!(out, "- and {} more (every fault is in `history.jsonl`)", h.len() - MAX_HYPOTHESES);
         }
     }
     out
@@ -362,7 +374,8 @@ fn by_region(ev: &Evidence) -> String {
     let all = ev.summary();
     let mut out =
         format!("\nBy region (scenario runs):\n\n| region | {} |\n|---|{}\n", all.channels.join(" | "), "---|".repeat(all.channels.len()));
-    for region in regions {
+    let more = regions.len().saturating_sub(MAX_RUNS_LISTED);
+    for region in regions.into_iter().take(MAX_RUNS_LISTED) {
         let rows: Vec<Row> = ev.rows.iter().filter(|r| ev.runs[r.run].meta.region == region).cloned().collect();
         let s = Summary::of_rows(&rows);
         let _ = writeln!(
@@ -371,6 +384,9 @@ fn by_region(ev: &Evidence) -> String {
             esc(region),
             all.channels.iter().map(|c| s.channel_total(c).cell()).collect::<Vec<_>>().join(" | ")
         );
+    }
+    if more > 0 {
+        let _ = writeln!(out, "| … {} more regions (in evidence.csv) |{}", more, " |".repeat(all.channels.len()));
     }
     out
 }
@@ -490,8 +506,12 @@ pub fn render_within(ev: &Evidence, redactor: &Redactor, limit: usize) -> String
     head.push_str(&by_region(ev));
 
     let mut repro = String::from("\n## Reproduce\n\n");
-    for run in &ev.runs {
+    for run in ev.runs.iter().take(MAX_RUNS_LISTED) {
         let _ = write!(repro, "```sh\n{}\n```\n\n", run.meta.reproduce);
+    }
+    if ev.runs.len() > MAX_RUNS_LISTED {
+        let _ =
+            writeln!(repro, "The other {} runs' commands are in their `history.jsonl` (`run_started`).\n", ev.runs.len() - MAX_RUNS_LISTED);
     }
     repro.push_str(
         "`aci-chaos report render DIR` regenerates this report, `evidence.csv` and `junit.xml` from the run's `history.jsonl`.\n",
@@ -632,7 +652,29 @@ pub fn render_within(ev: &Evidence, redactor: &Redactor, limit: usize) -> String
         );
     }
     let out = format!("{head}{before_repro}{repro}{body}{footer}");
-    redactor.apply(&out).into_owned()
+    hard_limit(redactor.apply(&out).into_owned(), limit)
+}
+
+/// The last resort, for inputs the budget above cannot shrink enough (thousands of scenarios,
+/// say): cut at a line boundary, close what the cut left open, and say so.
+fn hard_limit(text: String, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text;
+    }
+    let note =
+        "\n**Cut at GitHub's 65536-character comment limit**: the rest is in `evidence.csv` and `history.jsonl` beside this report.\n";
+    let keep = limit.saturating_sub(note.len() + 40);
+    let mut end = text.char_indices().nth(keep).map(|(i, _)| i).unwrap_or(text.len());
+    end = text[..end].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let mut out = text[..end].to_string();
+    if out.matches("```").count() % 2 == 1 {
+        out.push_str("```\n");
+    }
+    for _ in 0..out.matches("<details>").count().saturating_sub(out.matches("</details>").count()) {
+        out.push_str("\n</details>\n");
+    }
+    out.push_str(note);
+    out
 }
 
 #[cfg(test)]
@@ -734,6 +776,36 @@ pub(crate) mod tests {
         rows[0].step = "deploy".into();
         let (_, p) = finding(&evidence(rows));
         assert!(p.contains("lost in 1 of 1 scenario run: after 1 of 1 `soak` step; never after `deploy` (1)."), "{p}");
+    }
+
+    #[test]
+    fn a_merge_of_hundreds_of_runs_and_scenarios_still_fits() {
+        let rows: Vec<CheckRow> = (0..3000)
+            .map(|i| {
+                let mut r = row(&format!("scenario-with-a-long-name-{}", i % 600), "secure-env", Verdict::Lost);
+                r.group = format!("acc-x-s-{i}");
+                r
+            })
+            .collect();
+        let mut ev = evidence(rows);
+        let run = ev.runs[0].clone();
+        for i in 0..400 {
+            let mut r = run.clone();
+            r.meta.run_id = format!("run{i}");
+            r.meta.region = format!("region-{i}");
+            r.meta.reproduce = format!("aci-chaos run scenarios/a-very-long-suite-name-{i}.toml --seed {i} -l region-{i}");
+            ev.runs.push(r);
+        }
+        for (i, r) in ev.rows.iter_mut().enumerate() {
+            r.run = i % ev.runs.len();
+        }
+        let md = render(&ev, &Redactor::default());
+        assert!(md.chars().count() <= GITHUB_COMMENT_LIMIT, "{}", md.chars().count());
+        assert_eq!(md.matches("<details>").count(), md.matches("</details>").count());
+        assert_eq!(md.matches("```").count() % 2, 0);
+        assert!(md.contains("evidence.csv"));
+        let cut = hard_limit("x\n".repeat(40_000) + "```\n<details>\ny\n", 1000);
+        assert!(cut.chars().count() <= 1000 && cut.contains("Cut at GitHub"), "{cut}");
     }
 
     #[test]
