@@ -70,11 +70,20 @@ fn check_names(suites: &[Suite]) -> Result<(), Failure> {
 /// Picks an output folder that does not exist yet, so nothing the user had is overwritten.
 fn out_dir(requested: Option<&PathBuf>, run_id: &str) -> Result<PathBuf, Failure> {
     let base = requested.cloned().unwrap_or_else(|| PathBuf::from("out").join(run_id));
+    if base.exists() && !base.is_dir() {
+        return Err(Failure::usage(anyhow!(
+            "--out {}: exists and is not a folder: expected a folder to write the evidence into",
+            base.display()
+        )));
+    }
     let mut dir = base.clone();
     let mut n = 2;
     while dir.exists() && std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
         dir = PathBuf::from(format!("{}-{n}", base.display()));
         n += 1;
+    }
+    if dir != base {
+        eprintln!("note: {} is not empty; writing to {} instead (nothing is overwritten)", base.display(), dir.display());
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the output folder {}", dir.display()))?;
     Ok(dir)
