@@ -101,6 +101,18 @@ pub struct MockServer {
 
 pub use crate::shared::REQUEST_LOG_LIMIT;
 
+/// Reads whose answers depend only on the world's state (not on the clock's reading): a group,
+/// the lists, an operation status, the subscriptions. Logs are not (heartbeats follow the clock).
+fn cacheable(req: &Req) -> bool {
+    use crate::route::Route::*;
+    req.method == Method::GET
+        && matches!(
+            req.route,
+            Group(_) | GroupsInResourceGroup { .. } | GroupsInSubscription { .. } | OperationStatus { .. } | Subscriptions
+        )
+        && api::check_bearer(&req.headers).is_ok()
+}
+
 fn is_mutation(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
@@ -113,47 +125,74 @@ async fn dispatch(State(app): State<AppState>, method: Method, uri: Uri, headers
         None => headers.get("host").and_then(|h| h.to_str().ok()).map(str::to_string).unwrap_or_else(|| app.local.to_string()),
     };
     let base = format!("{}://{host}", app.scheme);
-    let mut guard = app.lock();
-    let shared = &mut *guard;
     let is_admin = path == ADMIN_PREFIX || path.starts_with(ADMIN_PREFIX) && path.as_bytes().get(ADMIN_PREFIX.len()) == Some(&b'/');
-    let mut resp = if is_admin {
-        admin::handle(shared, app.state_file.as_deref().map(PathBuf::as_path), &method, path, &body)
-    } else {
-        let req = Req {
-            method: method.clone(),
-            path: path.to_string(),
-            route: route(path),
-            query: api::parse_query(uri.query()),
-            headers,
-            body,
-            base,
-        };
-        api::handle(shared, &req)
-    }
-    .unwrap_or_else(IntoResponse::into_response);
-    let world = &mut shared.world;
-    let rid = world.next_request_id();
-    if let Ok(v) = HeaderValue::from_str(&rid) {
-        resp.headers_mut().insert("x-ms-request-id", v.clone());
-        resp.headers_mut().insert("x-ms-correlation-request-id", v);
-    }
-    if !is_admin {
-        let at = rfc3339(world.now());
-        shared.requests.push(LoggedRequest {
-            at,
-            method: method.to_string(),
-            uri: uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
-            status: resp.status().as_u16(),
-        });
-        if is_mutation(&method)
-            && resp.status().is_success()
-            && let Some(file) = &app.state_file
-            && let Err(e) = persist::save_file(&shared.world, file)
-        {
-            tracing::warn!("could not save the mock state: {e}");
+    // A GET that was answered before and cached (see `ReadCache`) is served without routing.
+    let probe_key = (method == Method::GET && !is_admin && api::check_bearer(&headers).is_ok()).then(|| format!("{base}{uri}"));
+    let resp = {
+        let mut guard = app.lock();
+        let shared = &mut *guard;
+        let now = shared.world.now();
+        if probe_key.is_none() || shared.world.next_event().is_some_and(|t| t <= now) {
+            shared.cache.clear();
         }
-    }
-    resp
+        let hit = probe_key.as_deref().and_then(|k| shared.cache.get(k));
+        let mut resp = if let Some((status, bytes)) = hit {
+            let mut r = status.into_response();
+            api::set_json_body(&mut r, bytes);
+            r
+        } else if is_admin {
+            admin::handle(shared, app.state_file.as_deref().map(PathBuf::as_path), &method, path, &body)
+                .unwrap_or_else(IntoResponse::into_response)
+        } else {
+            let req = Req {
+                method: method.clone(),
+                path: path.to_string(),
+                route: route(path),
+                query: api::parse_query(uri.query()),
+                headers,
+                body,
+                base,
+            };
+            let cache_key = probe_key.filter(|_| cacheable(&req));
+            if cache_key.is_none() {
+                shared.cache.clear();
+            }
+            let mut resp = api::handle(shared, &req).unwrap_or_else(IntoResponse::into_response);
+            if let Some(key) = cache_key
+                && resp.status() == axum::http::StatusCode::OK
+                && let Some(api::DeferredJson(v)) = resp.extensions_mut().remove::<api::DeferredJson>()
+            {
+                let bytes = Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
+                shared.cache.put(key, resp.status(), bytes.clone());
+                api::set_json_body(&mut resp, bytes);
+            }
+            resp
+        };
+        let world = &mut shared.world;
+        let rid = world.next_request_id();
+        if let Ok(v) = HeaderValue::from_str(&rid) {
+            resp.headers_mut().insert("x-ms-request-id", v.clone());
+            resp.headers_mut().insert("x-ms-correlation-request-id", v);
+        }
+        if !is_admin {
+            let at = rfc3339(world.now());
+            shared.requests.push(LoggedRequest {
+                at,
+                method: method.to_string(),
+                uri: uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
+                status: resp.status().as_u16(),
+            });
+            if is_mutation(&method)
+                && resp.status().is_success()
+                && let Some(file) = &app.state_file
+                && let Err(e) = persist::save_file(&shared.world, file)
+            {
+                tracing::warn!("could not save the mock state: {e}");
+            }
+        }
+        resp
+    };
+    api::finish(resp)
 }
 
 /// `GET /_aci-chaos/ws/{id}`: the exec/attach websocket.

@@ -70,6 +70,49 @@ impl Resettable for RequestLog {
     }
 }
 
+/// The most answers the read cache keeps before it starts over.
+pub const READ_CACHE_LIMIT: usize = 4096;
+
+/// Serialized answers to side-effect-free reads (a group, a list, an operation status), reused
+/// while nothing can have changed them: the server empties it on every write, every admin call,
+/// and whenever the world has a transition due (`World::next_event` ≤ now), so a cached answer is
+/// always what the handler would compute again.
+#[derive(Debug, Default)]
+pub struct ReadCache {
+    answers: std::collections::HashMap<String, (axum::http::StatusCode, axum::body::Bytes)>,
+}
+
+impl ReadCache {
+    /// A cached answer.
+    pub fn get(&self, key: &str) -> Option<(axum::http::StatusCode, axum::body::Bytes)> {
+        self.answers.get(key).cloned()
+    }
+
+    /// Keeps an answer.
+    pub fn put(&mut self, key: String, status: axum::http::StatusCode, body: axum::body::Bytes) {
+        if self.answers.len() >= READ_CACHE_LIMIT {
+            self.answers.clear();
+        }
+        self.answers.insert(key, (status, body));
+    }
+
+    /// Forgets every answer.
+    pub fn clear(&mut self) {
+        if !self.answers.is_empty() {
+            self.answers.clear();
+        }
+    }
+}
+
+impl Resettable for ReadCache {
+    fn part_name(&self) -> &'static str {
+        "read-cache"
+    }
+    fn reset(&mut self) {
+        self.answers.clear();
+    }
+}
+
 /// The mock's whole mutable state.
 #[derive(Debug)]
 pub struct Shared {
@@ -79,18 +122,20 @@ pub struct Shared {
     pub requests: RequestLog,
     /// Open exec/attach websocket sessions.
     pub sessions: Sessions,
+    /// Serialized answers to reads, while nothing changed.
+    pub cache: ReadCache,
 }
 
 impl Shared {
     /// A fresh state around a world.
     pub fn new(world: World) -> Self {
-        Self { world, requests: RequestLog::default(), sessions: Sessions::default() }
+        Self { world, requests: RequestLog::default(), sessions: Sessions::default(), cache: ReadCache::default() }
     }
 
     /// Every resettable part. Exhaustive on purpose (see the module docs).
     pub fn parts_mut(&mut self) -> Vec<&mut dyn Resettable> {
-        let Shared { world, requests, sessions } = self;
-        vec![world, requests, sessions]
+        let Shared { world, requests, sessions, cache } = self;
+        vec![world, requests, sessions, cache]
     }
 
     /// Resets every part; returns their names.

@@ -229,7 +229,7 @@ async fn reset_clears_every_registered_part() {
     let base = server.base_url();
     let (_, e) = open(&http, &base, "exec", json!({"command": "env"})).await;
     let r: Value = http.post(format!("{base}/_aci-chaos/reset")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(r["reset"], json!(["world", "requests", "exec-sessions"]));
+    assert_eq!(r["reset"], json!(["world", "requests", "exec-sessions", "read-cache"]));
     let (s, _) = call(&http, &base, Method::GET, &format!("{}?{V}", group_path("g1")), None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (_, code) = session(e["webSocketUri"].as_str().unwrap(), e["password"].as_str().unwrap(), &[]).await;
@@ -263,4 +263,39 @@ async fn a_restarted_mock_keeps_its_groups_and_their_secrets_from_the_state_file
     let other = MockServer::start(MockConfig::default()).await.unwrap();
     let r = http.post(format!("{}/_aci-chaos/state/save", other.base_url())).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::CONFLICT, "no --state-file, nothing to save to");
+}
+
+#[tokio::test]
+async fn cached_reads_never_go_stale() {
+    // Real clock, short operations: the answer must change when the operation completes by
+    // itself, with no write in between to clear the read cache.
+    let timings = mock_arm::world::Timings {
+        provision: std::time::Duration::from_millis(300),
+        update: std::time::Duration::from_millis(300),
+        restart: std::time::Duration::from_millis(300),
+        start: std::time::Duration::from_millis(300),
+    };
+    let server = MockServer::start(MockConfig { timings, ..MockConfig::default() }).await.unwrap();
+    let (http, base) = (Client::new(), server.base_url());
+    call(
+        &http,
+        &base,
+        Method::PUT,
+        &format!("/subscriptions/{SUB}/resourceGroups/rg1?api-version=2021-04-01"),
+        Some(json!({"location": "eastus"})),
+    )
+    .await;
+    call(&http, &base, Method::PUT, &format!("{}?{V}", group_path("g1")), Some(body())).await;
+    let path = format!("{}?{V}", group_path("g1"));
+    let get = || call(&http, &base, Method::GET, &path, None);
+    assert_eq!(get().await.1["properties"]["provisioningState"], "Pending");
+    assert_eq!(get().await.1["properties"]["provisioningState"], "Pending", "served from the cache");
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(get().await.1["properties"]["provisioningState"], "Succeeded", "the due transition invalidates the cache");
+    call(&http, &base, Method::PATCH, &format!("{}?{V}", group_path("g1")), Some(json!({"tags": {"k": "v"}}))).await;
+    assert_eq!(get().await.1["tags"]["k"], "v", "a write invalidates the cache");
+    let (s, _) = call(&Client::new(), &base, Method::GET, &format!("{}?{V}", group_path("g1")), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let r = http.get(format!("{base}{}?{V}", group_path("g1"))).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "a cached answer is never served without a token");
 }

@@ -48,9 +48,30 @@ pub fn parse_query(q: Option<&str>) -> BTreeMap<String, String> {
     form_urlencoded::parse(q.unwrap_or_default().as_bytes()).into_owned().collect()
 }
 
-/// A JSON response with a status.
+/// A JSON body not serialized yet: the server serializes it after releasing the state lock, so
+/// the (comparatively slow) serialization of large views runs in parallel across requests.
+#[derive(Debug, Clone)]
+pub struct DeferredJson(pub Value);
+
+/// A JSON response with a status (serialized by [`finish`], or by the server on its way out).
 pub fn json(status: StatusCode, body: Value) -> Response {
-    (status, axum::Json(body)).into_response()
+    let mut r = status.into_response();
+    r.extensions_mut().insert(DeferredJson(body));
+    r
+}
+
+/// Serializes a response's deferred JSON body, if it has one.
+pub fn finish(mut resp: Response) -> Response {
+    if let Some(DeferredJson(v)) = resp.extensions_mut().remove::<DeferredJson>() {
+        set_json_body(&mut resp, Bytes::from(serde_json::to_vec(&v).unwrap_or_default()));
+    }
+    resp
+}
+
+/// Sets a serialized JSON body (and its content type) on a response.
+pub fn set_json_body(resp: &mut Response, bytes: Bytes) {
+    resp.headers_mut().insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    *resp.body_mut() = axum::body::Body::from(bytes);
 }
 
 /// An empty response with a status.
@@ -78,7 +99,8 @@ pub fn with_lro_headers(mut resp: Response, base: &str, subscription: &str, loca
     resp
 }
 
-fn check_bearer(headers: &HeaderMap) -> Result<(), ArmError> {
+/// Checks the `Authorization: Bearer …` header (any token is accepted; its shape is checked).
+pub fn check_bearer(headers: &HeaderMap) -> Result<(), ArmError> {
     let unauthorized = |msg: &str| ArmError::new(StatusCode::UNAUTHORIZED, "AuthenticationFailed", msg);
     let Some(v) = headers.get("authorization") else {
         return Err(unauthorized("Authentication failed. The 'Authorization' header is missing."));
