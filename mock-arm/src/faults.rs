@@ -248,8 +248,10 @@ pub enum Effect {
     /// `429 TooManyRequests` with `Retry-After`.
     Throttle,
     /// `500 InternalServerError`.
+    #[serde(rename = "error-500")]
     Error500,
     /// `503 ServiceUnavailable` with `Retry-After`.
+    #[serde(rename = "error-503")]
     Error503,
     /// The connection is closed without an answer.
     Drop,
@@ -435,6 +437,35 @@ pub fn operation_kind(method: &axum::http::Method, route: &crate::route::Route) 
         (_, &Method::DELETE) => OperationKind::Delete,
         _ => OperationKind::Get,
     })
+}
+
+/// What the control plane does to an ARM request at this path, drawn from the fault plan
+/// (`None`: nothing; admin and discovery requests are never touched).
+pub fn control_for(world: &mut crate::world::World, method: &axum::http::Method, path: &str) -> Option<ControlAction> {
+    let route = crate::route::route(path);
+    operation_kind(method, &route).and_then(|op| world.control(op))
+}
+
+/// The answer to a request the control plane failed: ARM's error body, with `Retry-After`.
+pub fn failed_response(err: ArmError, retry_after: Option<Duration>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut r = err.into_response();
+    if let Some(d) = retry_after
+        && let Ok(v) = axum::http::HeaderValue::from_str(&d.as_secs().max(1).to_string())
+    {
+        r.headers_mut().insert("retry-after", v);
+    }
+    r
+}
+
+/// An answer that breaks off mid-body, so the client sees a dropped connection.
+pub fn dropped_response() -> axum::response::Response {
+    let broken = futures::stream::once(async {
+        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other("dropped by the mock's fault plan"))
+    });
+    let mut r = axum::response::Response::new(axum::body::Body::from_stream(broken));
+    r.headers_mut().insert(axum::http::header::CONTENT_LENGTH, axum::http::HeaderValue::from_static("64"));
+    r
 }
 
 /// The error a control rule answers with.

@@ -126,6 +126,16 @@ async fn dispatch(State(app): State<AppState>, method: Method, uri: Uri, headers
     };
     let base = format!("{}://{host}", app.scheme);
     let is_admin = path == ADMIN_PREFIX || path.starts_with(ADMIN_PREFIX) && path.as_bytes().get(ADMIN_PREFIX.len()) == Some(&b'/');
+    // Control-plane faults from the fault plan (throttling, 5xx, drops, latency) come first.
+    if !is_admin {
+        let action = crate::faults::control_for(&mut app.lock().world, &method, path);
+        match action {
+            Some(crate::faults::ControlAction::Fail(err, retry_after)) => return crate::faults::failed_response(err, retry_after),
+            Some(crate::faults::ControlAction::Drop) => return crate::faults::dropped_response(),
+            Some(crate::faults::ControlAction::Delay(d)) => tokio::time::sleep(d).await,
+            None => {}
+        }
+    }
     // A GET that was answered before and cached (see `ReadCache`) is served without routing.
     let probe_key = (method == Method::GET && !is_admin && api::check_bearer(&headers).is_ok()).then(|| format!("{base}{uri}"));
     let resp = {

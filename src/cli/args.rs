@@ -156,6 +156,10 @@ pub struct ServeArgs {
     /// The tenant the token issuer and the subscription belong to.
     #[arg(long, default_value = "00000000-0000-0000-0000-0000000000aa")]
     pub tenant: String,
+    /// A fault file (TOML: planned runtime faults and control-plane rules; see the README)
+    /// applied at start.
+    #[arg(long)]
+    pub faults: Option<PathBuf>,
 }
 
 /// `aci-chaos report …`.

@@ -21,6 +21,10 @@ pub async fn command(cmd: MockCommand) -> Result<u8, Failure> {
 /// Serves the mock until Ctrl-C.
 pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
     let clock: ClockMode = args.clock.parse().map_err(|e: String| Failure::usage(anyhow::anyhow!("--clock: {e}")))?;
+    let plan = match &args.faults {
+        Some(f) => Some(mock_arm::faults::FaultPlan::load(f).map_err(Failure::usage)?),
+        None => None,
+    };
     if !args.listen.ip().is_loopback() {
         return Err(Failure::usage(anyhow::anyhow!("--listen {}: the mock serves loopback only (127.0.0.1 or [::1])", args.listen)));
     }
@@ -35,6 +39,15 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
         ..MockConfig::default()
     };
     let server = MockServer::start(config).await?;
+    if let Some(plan) = plan {
+        // Through the admin plane, as any client would add a plan.
+        let url = format!("{}{}/faults/plan", server.base_url(), mock_arm::ADMIN_PREFIX);
+        let r = reqwest::Client::new().post(&url).json(&plan).send().await.map_err(|e| anyhow::anyhow!("applying --faults: {e}"))?;
+        if !r.status().is_success() {
+            let body = r.text().await.unwrap_or_default();
+            return Err(Failure::usage(anyhow::anyhow!("--faults: the mock refused the plan: {body}")));
+        }
+    }
     if let (Some(path), Some(pem)) = (&args.cert_out, server.ca_pem()) {
         std::fs::write(path, pem)
             .map_err(|e| Failure::usage(anyhow::anyhow!("--cert-out {}: {e} (hint: does its folder exist?)", path.display())))?;
@@ -48,6 +61,9 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
     }
     if let Some(f) = &args.state_file {
         let _ = writeln!(out, "state kept in {}", f.display());
+    }
+    if let Some(f) = &args.faults {
+        let _ = writeln!(out, "fault plan from {} in force (GET {}/faults/plan)", f.display(), mock_arm::ADMIN_PREFIX);
     }
     let _ = writeln!(out, "admin plane at {}{}/info; Ctrl-C stops it", server.base_url(), mock_arm::ADMIN_PREFIX);
     let _ = out.flush();
