@@ -233,6 +233,7 @@ fn merge_sums_runs_and_renders_the_same_again() {
     check_markdown(&md);
     assert!(md.contains("westeurope") && md.contains("eastus"), "both regions are in the environment");
     assert!(md.contains("By region (scenario runs):"), "a CI matrix across regions is broken down by region");
+    assert!(md.contains("--seed 2 -l westeurope"), "each leg's reproduction names its region");
     // The matrix sums the runs: the `all` row counts every iteration of both.
     let regions: BTreeSet<&str> = rm.iter().map(|r| r["region"].as_str()).collect();
     assert_eq!(regions, BTreeSet::from(["eastus", "westeurope"]));

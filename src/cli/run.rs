@@ -188,6 +188,8 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
         reproduce.push_str(&format!(" --target {}", args.target));
     }
     reproduce.push_str(&format!(" --seed {seed}"));
+    // The region always: a merged report of a CI matrix must reproduce each leg where it ran.
+    reproduce.push_str(&format!(" -l {}", args.location));
     let meta = RunMeta {
         run_id: run_id.clone(),
         target: target.label.clone(),
