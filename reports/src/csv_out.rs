@@ -140,6 +140,46 @@ mod tests {
     use super::*;
 
     #[test]
+    fn columns_are_only_ever_appended() {
+        // The columns of the first release, in order: scripts read them by position.
+        const FIRST: &[&str] = &[
+            "scenario",
+            "iteration",
+            "group",
+            "step_index",
+            "step",
+            "channel",
+            "verdict",
+            "reason",
+            "method",
+            "expected_fp",
+            "observed_fp",
+            "hypothesis",
+            "time",
+            "zone",
+            "profile",
+            "prov_before",
+            "prov_after",
+            "group_state_before",
+            "group_state_after",
+            "container_state_before",
+            "container_state_after",
+            "restart_count_before",
+            "restart_count_after",
+            "arm_view_changed",
+            "host_before",
+            "host_after",
+            "boot_before",
+            "boot_after",
+            "ip_before",
+            "ip_after",
+        ];
+        assert_eq!(&COLUMNS[..FIRST.len()], FIRST);
+        let mut seen = std::collections::BTreeSet::new();
+        assert!(COLUMNS.iter().all(|c| seen.insert(*c)), "no column twice");
+    }
+
+    #[test]
     fn every_row_has_every_column() {
         let r = crate::markdown::tests::row("restart", "secure-env", crate::Verdict::Survived);
         let ev = crate::markdown::tests::evidence(vec![r]);
