@@ -1151,6 +1151,7 @@ fn boot_from_spec(g: &mut Group, now: OffsetDateTime, pl: &Placement, lost: &BTr
         }
         push_event(&mut c.events, now, "Pulling", &format!("pulling image \"{image}\""), "Normal");
         push_event(&mut c.events, now, "Pulled", &format!("Successfully pulled image \"{image}\""), "Normal");
+        push_event(&mut c.events, now, "Created", "Created container", "Normal");
         push_event(&mut c.events, now, "Started", "Started container", "Normal");
         start_container(&mut c, now, pl, &policy);
         g.containers.push(c);

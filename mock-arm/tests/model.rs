@@ -112,7 +112,7 @@ impl Model {
         let _ = match op.clone() {
             Op::Create { g, zonal, agent } => {
                 let _ = w.delete_group(SUB, RG, &name(g));
-                self.restart_counts.remove(&name(g));
+                self.restart_counts.retain(|k, _| !k.starts_with(&format!("{}/", name(g))));
                 let b = self.body(zonal, agent, false);
                 self.world.put_group(SUB, RG, &name(g), b).map(|_| ())
             }
@@ -128,7 +128,7 @@ impl Model {
             Op::Stop(g) => w.stop_group(SUB, RG, &name(g)),
             Op::Start(g) => w.start_group(SUB, RG, &name(g)).map(|_| ()),
             Op::Delete(g) => {
-                self.restart_counts.remove(&name(g));
+                self.restart_counts.retain(|k, _| !k.starts_with(&format!("{}/", name(g))));
                 w.delete_group(SUB, RG, &name(g)).map(|_| ())
             }
             Op::Rehost(g) => w.fire(&spec(FaultKind::Rehost, &id(g))).map(|_| ()),
