@@ -11,7 +11,8 @@
 //!   places listed in [`RUNTIME_DEPENDENT`] (what a simulated container did, not the API's shape);
 //! - no secret the request carried, and no secret field, is in the response.
 //!
-//! The data is found at `$ACI_CHAOS_CONFORMANCE`, else `<repo>/../shared/conformance`. Without
+//! The data is found at `$ACI_CHAOS_CONFORMANCE`, else `shared/conformance` in a folder above the
+//! checkout (`<repo>/../shared/conformance`). Without
 //! it the test says so and passes (set `ACI_CHAOS_REQUIRE_CONFORMANCE=1` to make that fail).
 
 use mock_arm::{ClockMode, MockConfig, MockServer};
@@ -39,11 +40,11 @@ const RUNTIME_DEPENDENT: &[&str] = &[
 ];
 
 fn conformance_dir() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("ACI_CHAOS_CONFORMANCE").map(PathBuf::from),
-        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance")),
-    ];
-    candidates.into_iter().flatten().find(|p| p.join("spec").is_dir())
+    // `$ACI_CHAOS_CONFORMANCE`, else a `shared/conformance` beside the checkout or any folder
+    // above it (the repository lives at `<work>/main`, the data at `<work>/shared`).
+    let env = std::env::var_os("ACI_CHAOS_CONFORMANCE").map(PathBuf::from);
+    let above = Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().map(|a| a.join("shared/conformance")).collect::<Vec<_>>();
+    env.into_iter().chain(above).find(|p| p.join("spec").is_dir())
 }
 
 fn require_dir() -> Option<PathBuf> {

@@ -299,3 +299,35 @@ async fn cached_reads_never_go_stale() {
     let r = http.get(format!("{base}{}?{V}", group_path("g1"))).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "a cached answer is never served without a token");
 }
+
+#[tokio::test]
+async fn lists_page_with_next_link_and_carry_no_instance_view() {
+    let server = MockServer::start(MockConfig { clock: ClockMode::Virtual, ..MockConfig::default() }).await.unwrap();
+    let (http, base) = (Client::new(), server.base_url());
+    call(
+        &http,
+        &base,
+        Method::PUT,
+        &format!("/subscriptions/{SUB}/resourceGroups/rg1?api-version=2021-04-01"),
+        Some(json!({"location": "eastus"})),
+    )
+    .await;
+    let n = mock_arm::api::groups::PAGE_SIZE + 3;
+    for i in 0..n {
+        let (s, _) = call(&http, &base, Method::PUT, &format!("{}?{V}", group_path(&format!("g{i:03}"))), Some(body())).await;
+        assert_eq!(s, StatusCode::CREATED);
+    }
+    for first in [
+        format!("/subscriptions/{SUB}/resourceGroups/rg1/providers/Microsoft.ContainerInstance/containerGroups?{V}"),
+        format!("/subscriptions/{SUB}/providers/Microsoft.ContainerInstance/containerGroups?{V}"),
+    ] {
+        let (_, page1) = call(&http, &base, Method::GET, &first, None).await;
+        assert_eq!(page1["value"].as_array().unwrap().len(), mock_arm::api::groups::PAGE_SIZE);
+        assert!(page1["value"].as_array().unwrap().iter().all(|g| g["properties"].get("instanceView").is_none()));
+        let next = page1["nextLink"].as_str().unwrap();
+        assert!(next.starts_with(&base) && next.contains("api-version=2023-05-01"), "{next}");
+        let (_, page2) = call(&http, &base, Method::GET, &next[base.len()..], None).await;
+        assert_eq!(page2["value"].as_array().unwrap().len(), 3);
+        assert!(page2.get("nextLink").is_none());
+    }
+}
