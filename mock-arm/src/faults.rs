@@ -161,6 +161,9 @@ pub struct FaultSpec {
     /// `host-failure` / `zone-outage`: how long until a group that may move is rehosted.
     #[serde(default)]
     pub recover_after: Option<Span>,
+    /// When a planned fault fires (required in a plan; ignored when a fault is fired at once).
+    #[serde(default)]
+    pub schedule: Option<Schedule>,
 }
 
 /// When a planned fault fires.
@@ -173,50 +176,6 @@ pub enum Schedule {
     Every(Span),
     /// At random with this mean interval (per group for target `each`), from the seed.
     Poisson(Span),
-}
-
-/// A planned fault: a [`FaultSpec`] and when it fires. (Its fields are spelled out rather than
-/// flattened so that errors in a fault file keep their line and column.)
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct PlannedFault {
-    /// What happens.
-    pub kind: FaultKind,
-    /// A group resource id, or `each` (every group on its own schedule) / `all`.
-    #[serde(default)]
-    pub target: String,
-    /// Zone, for `zone-outage` (and to limit a `maintenance-wave`).
-    #[serde(default)]
-    pub zone: Option<String>,
-    /// Fate of each channel.
-    #[serde(default)]
-    pub hypothesis: LossHypothesis,
-    /// `maintenance-wave` window.
-    #[serde(default)]
-    pub window: Option<Span>,
-    /// `zone-outage` duration.
-    #[serde(default)]
-    pub duration: Option<Span>,
-    /// `host-failure` / `zone-outage` recovery delay.
-    #[serde(default)]
-    pub recover_after: Option<Span>,
-    /// When.
-    pub schedule: Schedule,
-}
-
-impl PlannedFault {
-    /// The fault it fires.
-    pub fn spec(&self) -> FaultSpec {
-        FaultSpec {
-            kind: self.kind,
-            target: self.target.clone(),
-            zone: self.zone.clone(),
-            hypothesis: self.hypothesis.clone(),
-            window: self.window,
-            duration: self.duration,
-            recover_after: self.recover_after,
-        }
-    }
 }
 
 /// Which requests a control-plane fault affects.
@@ -291,9 +250,9 @@ fn any_op() -> OperationKind {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultPlan {
-    /// Planned runtime faults.
+    /// Planned runtime faults (each with a `schedule`).
     #[serde(default)]
-    pub fault: Vec<PlannedFault>,
+    pub fault: Vec<FaultSpec>,
     /// Control-plane rules.
     #[serde(default)]
     pub control: Vec<ControlRule>,
@@ -348,10 +307,15 @@ impl FaultPlan {
     /// Checks values serde cannot.
     pub fn validate(&self) -> Result<(), ArmError> {
         for (i, f) in self.fault.iter().enumerate() {
-            check_spec(&f.spec()).map_err(|e| ArmError::invalid_parameter(format!("fault[{i}]: {}", e.message)))?;
+            check_spec(f).map_err(|e| ArmError::invalid_parameter(format!("fault[{i}]: {}", e.message)))?;
             let d = match f.schedule {
-                Schedule::At(_) => None,
-                Schedule::Every(d) | Schedule::Poisson(d) => Some(d.0),
+                None => {
+                    return Err(ArmError::invalid_parameter(format!(
+                        "fault[{i}]: a planned fault needs a schedule: {{ at = \"6h\" }}, {{ every = \"30d\" }} or {{ poisson = \"30d\" }}"
+                    )));
+                }
+                Some(Schedule::At(_)) => None,
+                Some(Schedule::Every(d) | Schedule::Poisson(d)) => Some(d.0),
             };
             if d.is_some_and(|d| d < Duration::from_secs(1)) {
                 return Err(ArmError::invalid_parameter(format!("fault[{i}]: a repeating schedule needs an interval of at least 1s")));
@@ -532,7 +496,7 @@ retry-after = "5s"
         )
         .unwrap();
         assert_eq!(p.fault.len(), 2);
-        assert_eq!(p.fault[0].schedule, Schedule::Poisson(Span(Duration::from_secs(30 * 86400))));
+        assert_eq!(p.fault[0].schedule, Some(Schedule::Poisson(Span(Duration::from_secs(30 * 86400)))));
         assert_eq!(p.control[0].effect, Effect::Throttle);
     }
 

@@ -764,7 +764,7 @@ impl World {
                     .collect();
                 for k in keys {
                     let offset = window.mul_f64(self.rng.random::<f64>());
-                    let member = FaultSpec { kind: FaultKind::Rehost, target: String::new(), ..spec.clone() };
+                    let member = FaultSpec { kind: FaultKind::Rehost, target: String::new(), schedule: None, ..spec.clone() };
                     self.at(now + offset, Scheduled::Fire { spec: Box::new(member), group: k });
                 }
                 let fired = self.faults.len();
@@ -806,7 +806,7 @@ impl World {
 
     fn run_planned(&mut self, at: OffsetDateTime, rule: usize, group: Option<String>) {
         let Some(planned) = self.plan.fault.get(rule).cloned() else { return };
-        let mut spec = planned.spec();
+        let mut spec = planned.clone();
         match &group {
             Some(k) => {
                 let Some(g) = self.groups.get(k) else { return };
@@ -820,9 +820,9 @@ impl World {
             }
         }
         let next = match planned.schedule {
-            Schedule::At(_) => None,
-            Schedule::Every(d) => Some(d.0),
-            Schedule::Poisson(mean) => Some(match &group {
+            None | Some(Schedule::At(_)) => None,
+            Some(Schedule::Every(d)) => Some(d.0),
+            Some(Schedule::Poisson(mean)) => Some(match &group {
                 Some(k) => match self.groups.get_mut(k) {
                     Some(g) => exponential(&mut g.rng, mean.0),
                     None => return,
@@ -846,9 +846,9 @@ impl World {
             let rule = base + i;
             let per_group = f.target == "each";
             match f.schedule {
-                Schedule::At(d) => self.at((start + d.0).max(now), Scheduled::Planned { rule, group: None }),
-                Schedule::Every(d) if !per_group => self.at(now + d.0, Scheduled::Planned { rule, group: None }),
-                Schedule::Poisson(d) if !per_group => {
+                Some(Schedule::At(d)) => self.at((start + d.0).max(now), Scheduled::Planned { rule, group: None }),
+                Some(Schedule::Every(d)) if !per_group => self.at(now + d.0, Scheduled::Planned { rule, group: None }),
+                Some(Schedule::Poisson(d)) if !per_group => {
                     let first = exponential(&mut self.rng, d.0);
                     self.at(now + first, Scheduled::Planned { rule, group: None })
                 }
@@ -869,16 +869,16 @@ impl World {
     }
 
     fn schedule_rules_for_group(&mut self, k: &str, t: OffsetDateTime, from_rule: usize) {
-        let rules: Vec<(usize, Schedule)> =
+        let rules: Vec<(usize, Option<Schedule>)> =
             self.plan.fault.iter().enumerate().skip(from_rule).filter(|(_, f)| f.target == "each").map(|(i, f)| (i, f.schedule)).collect();
         for (rule, schedule) in rules {
             let first = match schedule {
-                Schedule::Every(d) => d.0,
-                Schedule::Poisson(d) => match self.groups.get_mut(k) {
+                Some(Schedule::Every(d)) => d.0,
+                Some(Schedule::Poisson(d)) => match self.groups.get_mut(k) {
                     Some(g) => exponential(&mut g.rng, d.0),
                     None => return,
                 },
-                Schedule::At(_) => continue,
+                Some(Schedule::At(_)) | None => continue,
             };
             self.at(t + first, Scheduled::Planned { rule, group: Some(k.to_string()) });
         }

@@ -205,7 +205,16 @@ impl Model {
 }
 
 fn spec(kind: FaultKind, target: &str) -> FaultSpec {
-    FaultSpec { kind, target: target.into(), zone: None, hypothesis: Default::default(), window: None, duration: None, recover_after: None }
+    FaultSpec {
+        kind,
+        target: target.into(),
+        zone: None,
+        hypothesis: Default::default(),
+        window: None,
+        duration: None,
+        recover_after: None,
+        schedule: None,
+    }
 }
 
 proptest! {
