@@ -30,6 +30,12 @@ pub enum Command {
         #[command(subcommand)]
         command: ReportCommand,
     },
+    /// Delete container groups a run left behind, found by their aci-chaos-run tag (never
+    /// untagged ones).
+    Cleanup(CleanupArgs),
+    /// Read-only look at existing container groups: restarts, states, crash-loop signature,
+    /// missing-secret log lines.
+    Inspect(InspectArgs),
     /// List, show and validate suite files.
     Scenarios {
         #[command(subcommand)]
@@ -97,6 +103,139 @@ pub struct RunArgs {
     /// Keep subscription and tenant ids in the output files (they are masked by default).
     #[arg(long)]
     pub no_redact: bool,
+    /// Resource group to deploy into (created if missing, and then deleted at the end; an
+    /// existing one is kept). Default: acc-<run id>.
+    #[arg(short = 'g', long)]
+    pub resource_group: Option<String>,
+    /// Print the plan (every ARM request, secrets masked; the groups; the cost estimate) and
+    /// exit without sending anything or asking for a credential.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Refuse to start when the run would create more container groups than this.
+    #[arg(long)]
+    pub max_groups: Option<usize>,
+    /// Refuse to start when the run's estimated duration is longer (e.g. 2h); once running, no
+    /// new step starts after it.
+    #[arg(long, value_parser = parse_duration)]
+    pub max_duration: Option<std::time::Duration>,
+    /// Refuse to start when the estimated cost (vCPU-seconds and GB-seconds × the prices) is
+    /// higher.
+    #[arg(long)]
+    pub max_cost: Option<f64>,
+    /// Price of one vCPU-second for the estimate (default: ACI Linux pay-as-you-go, East US, USD).
+    #[arg(long, default_value_t = aci_chaos_harness::plan::DEFAULT_PRICE_VCPU_SECOND)]
+    pub price_vcpu_second: f64,
+    /// Price of one GB-second of memory for the estimate.
+    #[arg(long, default_value_t = aci_chaos_harness::plan::DEFAULT_PRICE_GB_SECOND)]
+    pub price_gb_second: f64,
+    /// Real-subscription settings (used with --target azure).
+    #[command(flatten)]
+    pub azure: AzureArgs,
+}
+
+/// How to reach a real subscription (`--target azure`, `cleanup`, `inspect`).
+#[derive(Debug, Clone, Args)]
+pub struct AzureArgs {
+    /// Credential: auto (env, workload-identity, cli, managed-identity: the first that gives a
+    /// token), cli, env, workload-identity or managed-identity.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub auth: AuthArg,
+    /// Subscription id.
+    #[arg(long, env = "AZURE_SUBSCRIPTION_ID")]
+    pub subscription: Option<String>,
+    /// Resource Manager endpoint (sovereign clouds; or a mock serving TLS, for tests).
+    #[arg(long, default_value = "https://management.azure.com")]
+    pub arm_endpoint: String,
+    /// Entra ID authority (default: AZURE_AUTHORITY_HOST, else https://login.microsoftonline.com).
+    #[arg(long)]
+    pub authority_host: Option<String>,
+    /// Extra PEM certificate(s) to trust for HTTPS (e.g. what `mock serve --cert-out` wrote);
+    /// SSL_CERT_FILE is also read.
+    #[arg(long)]
+    pub ca_cert: Option<PathBuf>,
+}
+
+/// `--auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthArg {
+    /// Try env, workload-identity, cli, managed-identity in this order.
+    Auto,
+    /// Azure CLI / Azure Developer CLI login.
+    Cli,
+    /// AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET.
+    Env,
+    /// AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_FEDERATED_TOKEN_FILE.
+    WorkloadIdentity,
+    /// The machine's managed identity.
+    ManagedIdentity,
+}
+
+impl AuthArg {
+    /// The harness' method.
+    pub fn method(self) -> aci_chaos_harness::auth::AuthMethod {
+        use aci_chaos_harness::auth::AuthMethod as M;
+        match self {
+            Self::Auto => M::Auto,
+            Self::Cli => M::Cli,
+            Self::Env => M::Env,
+            Self::WorkloadIdentity => M::WorkloadIdentity,
+            Self::ManagedIdentity => M::ManagedIdentity,
+        }
+    }
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (expected e.g. 90m, 2h, 1d)"))
+}
+
+/// `aci-chaos cleanup`.
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// Delete the groups of this run (its aci-chaos-run tag).
+    #[arg(long, conflicts_with = "all_runs", required_unless_present = "all_runs")]
+    pub run: Option<String>,
+    /// Delete the groups of every aci-chaos run.
+    #[arg(long)]
+    pub all_runs: bool,
+    /// Only groups created longer ago than this (e.g. 2h, 1d).
+    #[arg(long, value_parser = parse_duration)]
+    pub older_than: Option<std::time::Duration>,
+    /// Only this resource group (default: the whole subscription).
+    #[arg(short = 'g', long)]
+    pub resource_group: Option<String>,
+    /// List what would be deleted, delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Subscription and credential.
+    #[command(flatten)]
+    pub azure: AzureArgs,
+}
+
+/// `aci-chaos inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Resource group of the container groups.
+    #[arg(short = 'g', long)]
+    pub resource_group: String,
+    /// Only this container group.
+    #[arg(short = 'n', long)]
+    pub name: Option<String>,
+    /// Extra log pattern (substring) that marks a missing secret; repeatable.
+    #[arg(long)]
+    pub pattern: Vec<String>,
+    /// Ask each container through exec whether these variables are set (prints set/empty and a
+    /// fingerprint, never a value).
+    #[arg(long, num_args = 1..)]
+    pub exec_check: Vec<String>,
+    /// Print markdown instead of a text table.
+    #[arg(long)]
+    pub markdown: bool,
+    /// Log lines read per container.
+    #[arg(long, default_value_t = 200)]
+    pub tail: usize,
+    /// Subscription and credential.
+    #[command(flatten)]
+    pub azure: AzureArgs,
 }
 
 /// `aci-chaos mock …`.

@@ -1,6 +1,8 @@
 //! The command line: argument parsing, the `run` and `mock` commands, progress and exit codes.
 
 mod args;
+mod cleanup;
+mod inspect;
 mod mock;
 mod progress;
 mod report;
@@ -58,6 +60,8 @@ pub fn main() -> ExitCode {
             args::Command::Report { command } => report::command(command),
             args::Command::Scenarios { command } => scenarios::command(command),
             args::Command::Mock { command } => mock::command(command).await,
+            args::Command::Cleanup(c) => cleanup::command(c).await,
+            args::Command::Inspect(i) => inspect::command(i).await,
         }
     });
     match outcome {

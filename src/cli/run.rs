@@ -4,10 +4,11 @@ use super::Failure;
 use super::args::{FailOn, RunArgs};
 use super::progress::Bar;
 use aci_chaos_harness::arm::retry::RetryPolicy;
-use aci_chaos_harness::arm::{ArmClient, DEFAULT_API_VERSION};
+use aci_chaos_harness::arm::{ArmClient, DEFAULT_API_VERSION, RunGuard};
 use aci_chaos_harness::auth::StaticTokenCredential;
 use aci_chaos_harness::clock::{Clock, MockClock, RealClock, ScaledClock};
 use aci_chaos_harness::mock_admin::MockAdmin;
+use aci_chaos_harness::plan::{Budget, PlanTarget, Prices};
 use aci_chaos_harness::recorder::Recorder;
 use aci_chaos_harness::runner::{RunConfig, Runner};
 use aci_chaos_harness::secret::SecretSource;
@@ -96,13 +97,57 @@ struct Target {
     subscription: String,
     clock: Arc<dyn Clock>,
     _server: Option<MockServer>,
+    /// Real subscription: the credential that worked, and the client to send with it.
+    azure: Option<(aci_chaos_harness::auth::ResolvedCredential, reqwest::Client)>,
+}
+
+/// The subscription id of `--target azure` (flag or AZURE_SUBSCRIPTION_ID), checked.
+pub fn azure_subscription(azure: &super::args::AzureArgs) -> Result<String, Failure> {
+    let sub = azure.subscription.as_deref().map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| {
+        Failure::usage(anyhow!("a real subscription needs --subscription ID (or AZURE_SUBSCRIPTION_ID); nothing was sent"))
+    })?;
+    if !sub.chars().all(|c| c.is_ascii_hexdigit() || c == '-') || sub.len() > 64 {
+        return Err(Failure::usage(anyhow!("--subscription `{sub}`: expected a subscription id (a GUID)")));
+    }
+    Ok(sub.to_string())
+}
+
+/// Connects to a real subscription: the HTTP client (trusting --ca-cert), the credential (which
+/// method worked is printed), and the ARM endpoint.
+pub async fn connect_azure(
+    azure: &super::args::AzureArgs,
+) -> Result<(aci_chaos_harness::auth::ResolvedCredential, reqwest::Client, url::Url), Failure> {
+    let endpoint = url::Url::parse(&format!("{}/", azure.arm_endpoint.trim_end_matches('/')))
+        .map_err(|e| Failure::usage(anyhow!("--arm-endpoint {}: {e}", azure.arm_endpoint)))?;
+    if endpoint.scheme() != "https" {
+        return Err(Failure::usage(anyhow!("--arm-endpoint {}: tokens are only sent over https", azure.arm_endpoint)));
+    }
+    let http = aci_chaos_harness::arm::http_client(azure.ca_cert.as_deref(), Duration::from_secs(120)).map_err(Failure::usage)?;
+    let opts = aci_chaos_harness::auth::AuthOptions {
+        method: azure.auth.method(),
+        authority_host: azure.authority_host.clone(),
+        http: http.clone(),
+    };
+    let resolved = aci_chaos_harness::auth::resolve(&opts, &aci_chaos_harness::auth::arm_scope(endpoint.as_str())).await?;
+    eprintln!("auth: using {} credential (owner {})", resolved.method.as_str(), resolved.owner);
+    Ok((resolved, http, endpoint))
 }
 
 async fn resolve_target(args: &RunArgs, seed: u64, http: &reqwest::Client) -> Result<Target, Failure> {
     match args.target.as_str() {
-        "azure" => Err(Failure::usage(anyhow!(
-            "--target azure needs real-subscription support (azure_identity auth, safety rails, cleanup), which this build does not have yet; use --target mock or the URL of a running mock"
-        ))),
+        "azure" => {
+            let subscription = azure_subscription(&args.azure)?;
+            let (resolved, azure_http, endpoint) = connect_azure(&args.azure).await?;
+            Ok(Target {
+                label: format!("azure ({})", endpoint.host_str().unwrap_or("?")),
+                endpoint: endpoint.as_str().trim_end_matches('/').to_string(),
+                mock: None,
+                subscription,
+                clock: Arc::new(RealClock),
+                _server: None,
+                azure: Some((resolved, azure_http)),
+            })
+        }
         "mock" => {
             let server = MockServer::start(MockConfig { seed, clock: ClockMode::Virtual, ..MockConfig::default() })
                 .await
@@ -118,6 +163,7 @@ async fn resolve_target(args: &RunArgs, seed: u64, http: &reqwest::Client) -> Re
                 subscription: info.subscription,
                 clock,
                 _server: Some(server),
+                azure: None,
             })
         }
         url => {
@@ -160,6 +206,7 @@ async fn resolve_target(args: &RunArgs, seed: u64, http: &reqwest::Client) -> Re
                 subscription: info.subscription,
                 clock,
                 _server: None,
+                azure: None,
             })
         }
     }
@@ -174,11 +221,20 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
         return Err(Failure::usage(anyhow!("--location `{}`: expected a region name such as eastus or westeurope", args.location)));
     }
     let seed = args.seed.unwrap_or_else(rand_seed);
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().context("cannot build the HTTP client")?;
-    let target = resolve_target(&args, seed, &http).await?;
     let embedded = args.target == "mock";
     // On a shared target every run needs its own id (group names and tags carry it).
     let run_id = if embedded { seeded_run_id(seed) } else { aci_chaos_harness::secret::random_hex(3) };
+    let resource_group = args.resource_group.clone().unwrap_or_else(|| format!("acc-{run_id}"));
+    // Plan, budgets and mock-only steps are checked before any request or credential.
+    preflight(&args, &suites, &run_id, &resource_group)?;
+    if args.dry_run {
+        return Ok(0);
+    }
+    // Listen for Ctrl-C/SIGTERM from before the first request: an interrupt that comes while
+    // the run is starting is then seen by the watcher below (never the default "die now").
+    let signals = Signals::new();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().context("cannot build the HTTP client")?;
+    let target = resolve_target(&args, seed, &http).await?;
     let dir = out_dir(args.out.as_ref(), &run_id)?;
     let history = HistoryWriter::create(&dir.join("history.jsonl"))?;
     let recorder = Recorder::new(Some(history), target.clock.clone());
@@ -214,13 +270,26 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
     eprintln!("aci-chaos run {run_id}: {} against {} (seed {seed})", suite_names.join(", "), target.label);
 
     let base = url::Url::parse(&format!("{}/", target.endpoint)).context("bad target URL")?;
-    let credential = Arc::new(StaticTokenCredential::new("aci-chaos-mock-token"));
-    let client =
-        ArmClient::new(http, base, credential, DEFAULT_API_VERSION, target.clock.clone(), recorder.clone(), RetryPolicy::default());
+    let client = match &target.azure {
+        Some((resolved, azure_http)) => ArmClient::new(
+            azure_http.clone(),
+            base,
+            resolved.credential.clone(),
+            DEFAULT_API_VERSION,
+            target.clock.clone(),
+            recorder.clone(),
+            RetryPolicy::default(),
+        )
+        .guarded(RunGuard { run_id: run_id.clone(), owner: resolved.owner.clone() }),
+        None => {
+            let credential = Arc::new(StaticTokenCredential::new("aci-chaos-mock-token"));
+            ArmClient::new(http, base, credential, DEFAULT_API_VERSION, target.clock.clone(), recorder.clone(), RetryPolicy::default())
+        }
+    };
     let cfg = RunConfig {
         run_id: run_id.clone(),
         subscription: target.subscription.clone(),
-        resource_group: format!("acc-{run_id}"),
+        resource_group: resource_group.clone(),
         location: args.location.clone(),
         secrets: if target.mock.is_some() { SecretSource::Seeded(seed) } else { SecretSource::Os },
         parallel: parallel(&args, &target),
@@ -232,24 +301,41 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
     let watcher = {
         let cancel = cancel.clone();
         tokio::spawn(async move {
-            if interrupted().await {
+            let mut signals = signals;
+            if signals.next().await {
                 eprintln!(
                     "\ninterrupted: finishing the current steps and deleting every group this run created (interrupt again to quit now)"
                 );
                 cancel.store(true, Ordering::SeqCst);
-                if interrupted().await {
-                    eprintln!("quitting without cleanup: groups tagged aci-chaos-run={run_tag} may be left behind");
+                if signals.next().await {
+                    eprintln!(
+                        "quitting without cleanup: groups tagged aci-chaos-run={run_tag} may be left behind; delete them with: aci-chaos cleanup --run {run_tag}"
+                    );
                     std::process::exit(130);
                 }
             }
         })
     };
+    let deadline = args.max_duration.map(|max| {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(max).await;
+            eprintln!(
+                "\n--max-duration {} reached: starting no new step, deleting every group this run created",
+                humantime::format_duration(max)
+            );
+            cancel.store(true, Ordering::SeqCst);
+        })
+    });
     let bar = Bar::new();
     let started = Instant::now();
     let runner = Runner::new(cfg, client, target.mock.clone(), recorder.clone(), &bar, &cancel);
     let result = runner.run(&suites).await;
     bar.finish();
     watcher.abort();
+    if let Some(d) = deadline {
+        d.abort();
+    }
     let (cleanup, error) = match &result {
         Ok(r) if r.left_behind.is_empty() => ("every group deleted".to_string(), r.error.clone()),
         Ok(r) => (format!("left behind: {}", r.left_behind.join(", ")), r.error.clone()),
@@ -308,10 +394,115 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
     })
 }
 
+/// Before any request: refuses steps the target cannot run, builds the plan and checks the
+/// budgets (exit 2 when over), and prints the plan for `--dry-run`.
+fn preflight(args: &RunArgs, suites: &[Suite], run_id: &str, resource_group: &str) -> Result<(), Failure> {
+    let azure = args.target == "azure";
+    let subscription = if azure {
+        if args.dry_run {
+            azure_subscription(&args.azure).unwrap_or_else(|_| "<subscription>".into())
+        } else {
+            azure_subscription(&args.azure)?
+        }
+    } else {
+        "<mock subscription>".to_string()
+    };
+    if azure {
+        // The runner's own check, on a runner that never sends anything.
+        let clock: Arc<dyn Clock> = Arc::new(RealClock);
+        let recorder = Recorder::new(None, clock.clone());
+        let base = url::Url::parse("https://management.azure.com/").context("bad URL")?;
+        let client = ArmClient::new(
+            reqwest::Client::new(),
+            base,
+            Arc::new(StaticTokenCredential::new("unused")),
+            DEFAULT_API_VERSION,
+            clock,
+            recorder.clone(),
+            RetryPolicy::default(),
+        );
+        let cfg = RunConfig {
+            run_id: run_id.into(),
+            subscription: subscription.clone(),
+            resource_group: resource_group.into(),
+            location: args.location.clone(),
+            secrets: SecretSource::Os,
+            parallel: 1,
+            settle_timeout: Duration::from_secs(600),
+            log_tail: 10,
+        };
+        let never = AtomicBool::new(false);
+        let progress = aci_chaos_harness::runner::NoProgress;
+        Runner::new(cfg, client, None, recorder, &progress, &never).preflight(suites)?;
+    }
+    if !(args.price_vcpu_second.is_finite()
+        && args.price_vcpu_second >= 0.0
+        && args.price_gb_second.is_finite()
+        && args.price_gb_second >= 0.0)
+    {
+        return Err(Failure::usage(anyhow!("--price-vcpu-second and --price-gb-second must be non-negative numbers")));
+    }
+    if args.max_cost.is_some_and(|c| !c.is_finite() || c < 0.0) {
+        return Err(Failure::usage(anyhow!("--max-cost must be a non-negative number")));
+    }
+    let target = PlanTarget {
+        run_id: run_id.into(),
+        subscription,
+        resource_group: resource_group.into(),
+        location: args.location.clone(),
+        parallel: args.parallel as usize,
+    };
+    let prices = Prices { vcpu_second: args.price_vcpu_second, gb_second: args.price_gb_second };
+    let plan = aci_chaos_harness::plan::plan(suites, &target, prices, DEFAULT_API_VERSION);
+    if args.dry_run {
+        println!("dry run of run {run_id} against {} (nothing is sent, no credential is requested)\n", args.target);
+        if azure {
+            println!("every resource is tagged aci-chaos-run={run_id} and aci-chaos-owner=<the signed-in user or service principal>\n");
+        }
+        print!("{}", plan.to_text());
+    }
+    let budget = Budget { max_groups: args.max_groups, max_duration: args.max_duration, max_cost: args.max_cost };
+    budget.check(&plan).map_err(|e| Failure::usage(anyhow!("{e}; nothing was sent")))?;
+    Ok(())
+}
+
 /// Writes evidence.csv, report.md and junit.xml from history.jsonl as it is on disk (ids already
 /// masked there), exactly as `aci-chaos report render` would, so the two give the same bytes.
 fn write_reports(dir: &Path, keep_ids: bool) -> Result<Evidence, Failure> {
     Ok(aci_chaos_reports::output::render_dir(dir, keep_ids)?)
+}
+
+/// Ctrl-C (SIGINT) and SIGTERM, registered when created (so none is missed between creation and
+/// the first wait).
+struct Signals {
+    #[cfg(unix)]
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Self { streams: signal(SignalKind::interrupt()).ok().zip(signal(SignalKind::terminate()).ok()) }
+        }
+        #[cfg(not(unix))]
+        {
+            Self {}
+        }
+    }
+
+    /// Waits for the next interrupt.
+    async fn next(&mut self) -> bool {
+        #[cfg(unix)]
+        if let Some((int, term)) = &mut self.streams {
+            return tokio::select! {
+                r = int.recv() => r.is_some(),
+                r = term.recv() => r.is_some(),
+            };
+        }
+        interrupted().await
+    }
 }
 
 /// Waits for Ctrl-C (SIGINT) or SIGTERM (a CI job being cancelled, `timeout`).

@@ -51,8 +51,32 @@ impl ArmClient {
         self.wait_lro(&r, &path, DEFAULT_LRO_TIMEOUT).await.map(|_| ())
     }
 
+    /// With a [`super::RunGuard`]: refuses to touch a group that exists without this run's tag.
+    /// A missing group is fine (a `PUT` then creates it, tagged).
+    pub async fn check_owned(&self, g: &GroupRef) -> Result<(), HarnessError> {
+        let Some(guard) = self.guard() else { return Ok(()) };
+        match self.call(Method::GET, &self.group_path(g, ""), None).await {
+            Ok(r) => {
+                let tag = r.body.pointer(&format!("/tags/{}", super::RUN_TAG)).and_then(Value::as_str);
+                if tag == Some(guard.run_id.as_str()) {
+                    Ok(())
+                } else {
+                    Err(HarnessError::Protocol(format!(
+                        "refusing to modify or delete {}: it is not tagged {}={} (it was not created by this run; aci-chaos never touches other resources)",
+                        g.id(),
+                        super::RUN_TAG,
+                        guard.run_id
+                    )))
+                }
+            }
+            Err(HarnessError::Arm { status: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `PUT`s a group and waits for the deployment to finish.
     pub async fn put_group(&self, g: &GroupRef, body: &Value) -> Result<ArmResponse, HarnessError> {
+        self.check_owned(g).await?;
         let r = self.call(Method::PUT, &self.group_path(g, ""), Some(body)).await?;
         self.wait_lro(&r, &g.id(), DEFAULT_LRO_TIMEOUT).await?;
         Ok(r)
@@ -60,6 +84,7 @@ impl ArmClient {
 
     /// `PATCH`es a group's tags (synchronous).
     pub async fn patch_tags(&self, g: &GroupRef, tags: &Value) -> Result<ArmResponse, HarnessError> {
+        self.check_owned(g).await?;
         self.call(Method::PATCH, &self.group_path(g, ""), Some(&json!({"tags": tags}))).await
     }
 
@@ -70,15 +95,44 @@ impl ArmClient {
 
     /// Deletes a group (a missing group is fine).
     pub async fn delete_group(&self, g: &GroupRef) -> Result<(), HarnessError> {
+        self.check_owned(g).await?;
         let r = self.call(Method::DELETE, &self.group_path(g, ""), None).await?;
         self.wait_lro(&r, &g.id(), DEFAULT_LRO_TIMEOUT).await.map(|_| ())
     }
 
     /// `restart`, `stop` or `start`, waiting for any operation it starts.
     pub async fn group_action(&self, g: &GroupRef, action: &str) -> Result<ArmResponse, HarnessError> {
+        self.check_owned(g).await?;
         let r = self.call(Method::POST, &self.group_path(g, &format!("/{action}")), None).await?;
         self.wait_lro(&r, &format!("{} {action}", g.id()), DEFAULT_LRO_TIMEOUT).await?;
         Ok(r)
+    }
+
+    /// Lists container groups in a resource group, or in the whole subscription when `rg` is
+    /// `None`, following `nextLink`.
+    pub async fn list_groups(&self, subscription: &str, rg: Option<&str>) -> Result<Vec<Value>, HarnessError> {
+        let scope = match rg {
+            Some(rg) => format!("/subscriptions/{subscription}/resourceGroups/{rg}"),
+            None => format!("/subscriptions/{subscription}"),
+        };
+        let mut next = Some(format!("{scope}/providers/Microsoft.ContainerInstance/containerGroups?api-version={}", self.api_version()));
+        let mut out = Vec::new();
+        let mut pages = 0;
+        while let Some(path) = next.take() {
+            let r = if path.starts_with("http") {
+                let url = url::Url::parse(&path).map_err(|e| HarnessError::Protocol(format!("bad nextLink {path}: {e}")))?;
+                self.call_url(Method::GET, url, None).await?
+            } else {
+                self.call(Method::GET, &path, None).await?
+            };
+            out.extend(r.body.get("value").and_then(Value::as_array).cloned().unwrap_or_default());
+            next = r.body.get("nextLink").and_then(Value::as_str).filter(|s| !s.is_empty()).map(String::from);
+            pages += 1;
+            if pages > 1000 {
+                return Err(HarnessError::Protocol("more than 1000 pages of container groups: stopping".into()));
+            }
+        }
+        Ok(out)
     }
 
     /// A container's logs (`tail` newest lines).

@@ -55,6 +55,62 @@ pub struct ArmClient {
     recorder: Recorder,
     retry: RetryPolicy,
     quiet: bool,
+    guard: Option<Arc<RunGuard>>,
+}
+
+/// The safety rail of a real-subscription run: what every resource it creates is tagged with,
+/// and the tag a group must carry before the client modifies or deletes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunGuard {
+    /// `aci-chaos-run`: only groups with this tag are modified or deleted.
+    pub run_id: String,
+    /// `aci-chaos-owner`, added to the tags of every `PUT`/`PATCH` that carries tags.
+    pub owner: String,
+}
+
+/// The tag naming the run that created a resource.
+pub const RUN_TAG: &str = "aci-chaos-run";
+/// The tag naming who ran it (user principal name or `sp:<app id>`).
+pub const OWNER_TAG: &str = "aci-chaos-owner";
+/// The tag with the creation time (RFC 3339), for `cleanup --older-than`.
+pub const CREATED_TAG: &str = "aci-chaos-created";
+
+/// Below this many remaining requests (any `x-ms-ratelimit-remaining-*` header) the client
+/// slows down.
+pub const RATE_LIMIT_LOW: u64 = 25;
+
+/// How long to pause after a response whose `x-ms-ratelimit-remaining-*` headers say the quota
+/// is nearly spent: nothing above [`RATE_LIMIT_LOW`], then up to 30 s as it nears zero.
+pub fn throttle_delay(headers: &HeaderMap) -> Option<std::time::Duration> {
+    let remaining = headers
+        .iter()
+        .filter(|(k, _)| k.as_str().starts_with("x-ms-ratelimit-remaining-"))
+        .filter_map(|(_, v)| v.to_str().ok()?.trim().parse::<u64>().ok())
+        .min()?;
+    if remaining >= RATE_LIMIT_LOW {
+        return None;
+    }
+    let step = (RATE_LIMIT_LOW - remaining) as u32;
+    Some(std::time::Duration::from_millis(1200).saturating_mul(step).min(std::time::Duration::from_secs(30)))
+}
+
+/// An HTTP client for ARM and Entra ID that also trusts the PEM certificates in `ca` (e.g. what
+/// `aci-chaos mock serve --tls --cert-out` wrote) and in `SSL_CERT_FILE` when set.
+pub fn http_client(ca: Option<&std::path::Path>, timeout: std::time::Duration) -> Result<reqwest::Client, HarnessError> {
+    let mut builder = reqwest::Client::builder().timeout(timeout);
+    let env_file = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
+    for path in ca.map(std::path::Path::to_path_buf).into_iter().chain(env_file) {
+        let pem = std::fs::read(&path).map_err(|cause| HarnessError::Io { path: path.clone(), cause })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| HarnessError::Protocol(format!("{}: not a PEM certificate bundle: {e}", path.display())))?;
+        if certs.is_empty() {
+            return Err(HarnessError::Protocol(format!("{}: no certificate in the file (expected PEM)", path.display())));
+        }
+        for c in certs {
+            builder = builder.add_root_certificate(c);
+        }
+    }
+    builder.build().map_err(|e| HarnessError::Protocol(format!("cannot build the HTTP client: {e}")))
 }
 
 impl std::fmt::Debug for ArmClient {
@@ -75,13 +131,24 @@ impl ArmClient {
         retry: RetryPolicy,
     ) -> Self {
         let scope = crate::auth::arm_scope(base.as_str());
-        Self { http, base, credential, scope, api_version: api_version.to_string(), clock, recorder, retry, quiet: false }
+        Self { http, base, credential, scope, api_version: api_version.to_string(), clock, recorder, retry, quiet: false, guard: None }
     }
 
     /// The same client, but calls that succeed at once are not written to the history (failures
     /// and retries still are): for the routine reads of a long soak.
     pub fn quiet(&self) -> Self {
         Self { quiet: true, ..self.clone() }
+    }
+
+    /// The same client with the safety rail of a real-subscription run: owner and creation tags
+    /// added to what it creates, and the run tag checked before it modifies or deletes a group.
+    pub fn guarded(&self, guard: RunGuard) -> Self {
+        Self { guard: Some(Arc::new(guard)), ..self.clone() }
+    }
+
+    /// The run guard, if any.
+    pub fn guard(&self) -> Option<&RunGuard> {
+        self.guard.as_deref()
     }
 
     /// The api-version sent with ACI calls.
@@ -138,7 +205,17 @@ impl ArmClient {
                 let started = Instant::now();
                 let mut rb = self.http.request(method.clone(), url.clone()).bearer_auth(token).header("accept", "application/json");
                 if let Some(b) = body {
-                    rb = rb.json(b);
+                    match (&self.guard, b.get("tags")) {
+                        (Some(g), Some(Value::Object(_))) if matches!(method, Method::PUT | Method::PATCH) => {
+                            let mut b = b.clone();
+                            b["tags"][OWNER_TAG] = Value::String(g.owner.clone());
+                            if method == Method::PUT {
+                                b["tags"][CREATED_TAG] = Value::String(crate::wall_now());
+                            }
+                            rb = rb.json(&b);
+                        }
+                        _ => rb = rb.json(b),
+                    }
                 }
                 let sent = rb.send().await;
                 let millis = Some(started.elapsed().as_millis() as u64);
@@ -172,6 +249,10 @@ impl ArmClient {
                     }
                 };
                 let body: Value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+                if let Some(pause) = throttle_delay(&headers) {
+                    tracing::info!(?pause, "ARM's rate-limit headers say the quota is nearly spent: slowing down");
+                    self.clock.sleep(pause).await?;
+                }
                 if status < 400 {
                     note(Phase::Ok, Some(status), request_id.clone(), millis, None)?;
                     return Ok(ArmResponse { status, headers, body, request_id });
@@ -192,5 +273,37 @@ impl ArmClient {
         }
         .instrument(span)
         .await
+    }
+}
+
+#[cfg(test)]
+mod throttle_tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_headers_slow_down_before_zero() {
+        let mut h = HeaderMap::new();
+        assert_eq!(throttle_delay(&h), None);
+        h.insert("x-ms-ratelimit-remaining-subscription-reads", "11999".parse().unwrap());
+        assert_eq!(throttle_delay(&h), None);
+        h.insert("x-ms-ratelimit-remaining-subscription-writes", "20".parse().unwrap());
+        let a = throttle_delay(&h).unwrap();
+        h.insert("x-ms-ratelimit-remaining-subscription-writes", "1".parse().unwrap());
+        let b = throttle_delay(&h).unwrap();
+        assert!(a < b && b <= std::time::Duration::from_secs(30), "{a:?} {b:?}");
+    }
+
+    #[test]
+    fn a_missing_or_bad_ca_file_is_an_error_not_a_panic() {
+        assert!(http_client(Some(std::path::Path::new("/nonexistent/ca.pem")), std::time::Duration::from_secs(1)).is_err());
+        let f = tempfile_path("not a pem");
+        assert!(http_client(Some(&f), std::time::Duration::from_secs(1)).is_err());
+        let _ = std::fs::remove_file(f);
+    }
+
+    fn tempfile_path(content: &str) -> std::path::PathBuf {
+        let p = std::env::temp_dir().join(format!("aci-chaos-ca-{}.pem", std::process::id()));
+        std::fs::write(&p, content).unwrap();
+        p
     }
 }

@@ -1,0 +1,57 @@
+//! `aci-chaos cleanup`: deletes the container groups a run left behind, by tag.
+
+use super::Failure;
+use super::args::CleanupArgs;
+use super::run::{azure_subscription, connect_azure};
+use aci_chaos_harness::arm::retry::RetryPolicy;
+use aci_chaos_harness::arm::{ArmClient, DEFAULT_API_VERSION};
+use aci_chaos_harness::cleanup::{Selector, sweep};
+use aci_chaos_harness::clock::{Clock, RealClock};
+use aci_chaos_harness::recorder::Recorder;
+use anyhow::anyhow;
+use std::sync::Arc;
+
+/// Sweeps tagged groups; exit 0 when every selected group was deleted, 1 when some could not be.
+pub async fn command(args: CleanupArgs) -> Result<u8, Failure> {
+    if let Some(r) = &args.run
+        && (r.is_empty() || !r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    {
+        return Err(Failure::usage(anyhow!("--run `{r}`: expected a run id as a run prints it (e.g. 3fa2c1)")));
+    }
+    let subscription = azure_subscription(&args.azure)?;
+    let (resolved, http, endpoint) = connect_azure(&args.azure).await?;
+    let clock: Arc<dyn Clock> = Arc::new(RealClock);
+    let client = ArmClient::new(
+        http,
+        endpoint,
+        resolved.credential,
+        DEFAULT_API_VERSION,
+        clock.clone(),
+        Recorder::new(None, clock),
+        RetryPolicy::default(),
+    );
+    let sel = Selector { run: args.run.clone(), older_than: args.older_than };
+    let what = match &sel.run {
+        Some(r) => format!("aci-chaos-run={r}"),
+        None => "any aci-chaos-run tag".into(),
+    };
+    let scope = args.resource_group.as_deref().map(|g| format!("resource group {g}")).unwrap_or_else(|| "the subscription".into());
+    eprintln!("sweeping container groups tagged {what} in {scope}{}", if args.dry_run { " (dry run: nothing is deleted)" } else { "" });
+    let report =
+        sweep(&client, &subscription, args.resource_group.as_deref(), &sel, args.dry_run, &|id| eprintln!("deleting {id}")).await?;
+    let verb = if args.dry_run { "would delete" } else { "deleted" };
+    for id in &report.deleted {
+        println!("{verb} {id}");
+    }
+    for (id, why) in &report.failed {
+        println!("FAILED {id}: {why}");
+    }
+    println!(
+        "{} {verb}, {} failed; {} untagged groups left alone, {} tagged groups not selected",
+        report.deleted.len(),
+        report.failed.len(),
+        report.untagged,
+        report.passed_over
+    );
+    Ok(if report.failed.is_empty() { 0 } else { 1 })
+}
