@@ -73,7 +73,7 @@ impl Resettable for RequestLog {
 /// The most answers the read cache keeps before it starts over.
 pub const READ_CACHE_LIMIT: usize = 4096;
 
-/// Serialized answers to side-effect-free reads (a group, a list, an operation status), reused
+/// Serialized answers to side-effect-free reads (a group, a list, the subscriptions), reused
 /// while nothing can have changed them: the server empties it on every write, every admin call,
 /// and whenever the world has a transition due (`World::next_event` ≤ now), so a cached answer is
 /// always what the handler would compute again.

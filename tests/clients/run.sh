@@ -3,12 +3,14 @@
 # Azure CLI, each in its own virtual environment installed from PyPI, against
 # `aci-chaos mock serve --tls`. Run by .ci/run; also by hand: `bash tests/clients/run.sh`.
 #
-# Needs python3 (with venv) and PyPI. The venvs live in target/client-tests/ and are reused when
-# their pinned versions match. Prints how long each part took.
+# Needs python3 (with venv) and PyPI. The venvs live in target/client-tests/ (or
+# $CLIENT_TESTS_DIR) and are reused when their pinned versions match. Prints how long each part
+# took.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-WORK="$ROOT/target/client-tests"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+WORK="${CLIENT_TESTS_DIR:-$TARGET/client-tests}"
 mkdir -p "$WORK"
 t0=$(date +%s)
 secs() { echo $(( $(date +%s) - $1 ))s; }
@@ -36,7 +38,7 @@ echo "== azure-cli venv ready ($(secs "$t"))"
 
 t=$(date +%s)
 cargo build --quiet --bin aci-chaos
-BIN="$ROOT/target/debug/aci-chaos"
+BIN="$TARGET/debug/aci-chaos"
 TMP=$(mktemp -d)
 MOCK_PID=
 cleanup() { if [ -n "$MOCK_PID" ]; then kill "$MOCK_PID" 2>/dev/null || true; wait "$MOCK_PID" 2>/dev/null || true; fi; rm -rf "$TMP"; }
