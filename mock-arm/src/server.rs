@@ -27,6 +27,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -79,6 +80,9 @@ pub(crate) struct AppState {
     pub(crate) state_file: Option<Arc<PathBuf>>,
     /// The bound address, for URLs when a request names no host.
     pub(crate) local: SocketAddr,
+    /// Whether the fault plan has control-plane rules (refreshed after every admin call, the
+    /// only way a plan changes), so requests skip the fault check when there are none.
+    pub(crate) control_rules: Arc<AtomicBool>,
 }
 
 impl AppState {
@@ -123,7 +127,7 @@ async fn dispatch(State(app): State<AppState>, method: Method, uri: Uri, headers
     let base = format!("{}://{host}", app.scheme);
     let is_admin = path == ADMIN_PREFIX || path.starts_with(ADMIN_PREFIX) && path.as_bytes().get(ADMIN_PREFIX.len()) == Some(&b'/');
     // Control-plane faults from the fault plan (throttling, 5xx, drops, latency) come first.
-    if !is_admin {
+    if !is_admin && app.control_rules.load(Ordering::Relaxed) {
         let action = crate::faults::control_for(&mut app.lock().world, &method, path);
         match action {
             Some(crate::faults::ControlAction::Fail(err, retry_after)) => return crate::faults::failed_response(err, retry_after),
@@ -147,8 +151,10 @@ async fn dispatch(State(app): State<AppState>, method: Method, uri: Uri, headers
             api::set_json_body(&mut r, bytes);
             r
         } else if is_admin {
-            admin::handle(shared, app.state_file.as_deref().map(PathBuf::as_path), &method, path, &body)
-                .unwrap_or_else(IntoResponse::into_response)
+            let r = admin::handle(shared, app.state_file.as_deref().map(PathBuf::as_path), &method, path, &body)
+                .unwrap_or_else(IntoResponse::into_response);
+            app.control_rules.store(!shared.world.plan().control.is_empty(), Ordering::Relaxed);
+            r
         } else {
             let req = Req {
                 method: method.clone(),
@@ -372,8 +378,15 @@ impl MockServer {
         }
         let shared = Arc::new(Mutex::new(Shared::new(world)));
         let state_file = config.state_file.clone().map(Arc::new);
-        let http = router(AppState { shared: shared.clone(), scheme: "http", state_file: state_file.clone(), local: addr });
-        let https = router(AppState { shared, scheme: "https", state_file, local: addr });
+        let control_rules = Arc::new(AtomicBool::new(false));
+        let http = router(AppState {
+            shared: shared.clone(),
+            scheme: "http",
+            state_file: state_file.clone(),
+            local: addr,
+            control_rules: control_rules.clone(),
+        });
+        let https = router(AppState { shared, scheme: "https", state_file, local: addr, control_rules });
         let (tls, ca_pem) = if config.tls {
             let id = TlsIdentity::generate()?;
             (Some(TlsAcceptor::from(id.server_config()?)), Some(id.ca_pem().to_string()))
