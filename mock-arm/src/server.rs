@@ -180,14 +180,23 @@ async fn dispatch(State(app): State<AppState>, method: Method, uri: Uri, headers
             }
             resp
         };
-        let world = &mut shared.world;
-        let rid = world.next_request_id();
+        let rid = shared.world.next_request_id();
         if let Ok(v) = HeaderValue::from_str(&rid) {
             resp.headers_mut().insert("x-ms-request-id", v.clone());
             resp.headers_mut().insert("x-ms-correlation-request-id", v);
         }
+        // A reset empties the state file too, or a restarted mock would bring the old groups back.
+        if is_admin
+            && method == Method::POST
+            && path.ends_with("/reset")
+            && resp.status().is_success()
+            && let Some(file) = &app.state_file
+            && let Err(e) = persist::save_file(&shared.world, file)
+        {
+            tracing::warn!("could not save the mock state: {e}");
+        }
         if !is_admin {
-            let at = rfc3339(world.now());
+            let at = rfc3339(shared.world.now());
             shared.requests.push(LoggedRequest {
                 at,
                 method: method.to_string(),

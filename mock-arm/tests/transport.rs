@@ -333,3 +333,13 @@ async fn lists_page_with_next_link_and_carry_no_instance_view() {
         assert!(page2.get("nextLink").is_none());
     }
 }
+
+#[tokio::test]
+async fn a_reset_empties_the_state_file_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("state.json");
+    let (server, http) = deployed(MockConfig { state_file: Some(file.clone()), ..MockConfig::default() }).await;
+    assert!(std::fs::read_to_string(&file).unwrap().contains("\"g1\""));
+    http.post(format!("{}/_aci-chaos/reset", server.base_url())).send().await.unwrap();
+    assert!(!std::fs::read_to_string(&file).unwrap().contains("\"g1\""), "a restarted mock must not bring reset groups back");
+}
