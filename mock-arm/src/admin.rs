@@ -103,8 +103,12 @@ pub fn handle(
                     world.clock.mode() != ClockMode::Real
                 }
                 (Some(seconds), None) => {
-                    if !(seconds.is_finite() && (0.0..1e10).contains(&seconds)) {
-                        return Err(ArmError::invalid_parameter(format!("seconds must be a non-negative number, got {seconds}")));
+                    let room = world.clock.room().as_secs_f64().min(crate::faults::MAX_SPAN.as_secs_f64());
+                    if !(seconds.is_finite() && (0.0..=room).contains(&seconds)) {
+                        return Err(ArmError::invalid_parameter(format!(
+                            "seconds must be a number from 0 to {room:.0} (ten years at most, and not past {}), got {seconds}",
+                            crate::clock::rfc3339(crate::clock::HORIZON)
+                        )));
                     }
                     world.clock.advance(Duration::from_secs_f64(seconds))
                 }

@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
+/// The latest time a virtual clock may reach: far beyond any soak, far before the calendar ends.
+pub const HORIZON: OffsetDateTime = datetime!(2226-01-01 00:00:00 UTC);
+
 /// The instant a virtual clock starts at: fixed, so the same seed gives the same timestamps.
 pub const VIRTUAL_EPOCH: OffsetDateTime = datetime!(2026-01-01 00:00:00 UTC);
 
@@ -81,10 +84,19 @@ impl Clock {
         match self.mode {
             ClockMode::Real => false,
             _ => {
-                self.virtual_now += by;
+                // Past the simulation's horizon the clock stays put (the admin plane refuses such
+                // advances before they get here).
+                if let Some(t) = self.virtual_now.checked_add(by.try_into().unwrap_or(time::Duration::MAX)).filter(|t| *t <= HORIZON) {
+                    self.virtual_now = t;
+                }
                 true
             }
         }
+    }
+
+    /// How far a virtual clock may still move before it reaches [`HORIZON`].
+    pub fn room(&self) -> Duration {
+        (HORIZON - self.now()).try_into().unwrap_or_default()
     }
 }
 

@@ -89,16 +89,25 @@ pub fn check_hypothesis(h: &LossHypothesis) -> Result<(), ArmError> {
     Ok(())
 }
 
-/// A duration written like `30s`, `10m`, `30d`.
+/// The longest duration a fault may name (ten years).
+pub const MAX_SPAN: Duration = Duration::from_secs(3650 * 86_400);
+
+/// A duration written like `30s`, `10m`, `30d` (at most [`MAX_SPAN`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Span(pub Duration);
 
 impl<'de> Deserialize<'de> for Span {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        humantime::parse_duration(&s)
-            .map(Span)
-            .map_err(|e| de::Error::custom(format!("`{s}` is not a duration ({e}): write it like \"30s\", \"10m\" or \"30d\"")))
+        let v = humantime::parse_duration(&s)
+            .map_err(|e| de::Error::custom(format!("`{s}` is not a duration ({e}): write it like \"30s\", \"10m\" or \"30d\"")))?;
+        if v > MAX_SPAN {
+            return Err(de::Error::custom(format!(
+                "`{s}` is longer than {}: expected a shorter duration",
+                humantime::format_duration(MAX_SPAN)
+            )));
+        }
+        Ok(Span(v))
     }
 }
 
@@ -325,11 +334,16 @@ impl FaultPlan {
             if !(0.0..=1.0).contains(&c.rate) {
                 return Err(ArmError::invalid_parameter(format!("control[{i}]: rate {} is out of range: expected 0 to 1", c.rate)));
             }
-            if c.effect == Effect::Latency && c.latency.is_none() {
-                return Err(ArmError::invalid_parameter(format!("control[{i}]: effect latency needs `latency = \"200ms\"`")));
+            if c.effect == Effect::Latency && !c.latency.is_some_and(|l| l.0 <= Duration::from_secs(60)) {
+                return Err(ArmError::invalid_parameter(format!(
+                    "control[{i}]: effect latency needs `latency` of at most 60s, e.g. \"200ms\""
+                )));
             }
-            if c.effect == Effect::SlowLro && !c.factor.is_some_and(|f| f >= 1.0 && f.is_finite()) {
-                return Err(ArmError::invalid_parameter(format!("control[{i}]: effect slow-lro needs `factor` ≥ 1")));
+            if c.retry_after.is_some_and(|r| r.0 > Duration::from_secs(3600)) {
+                return Err(ArmError::invalid_parameter(format!("control[{i}]: retry-after of at most 1h expected")));
+            }
+            if c.effect == Effect::SlowLro && !c.factor.is_some_and(|f| (1.0..=1000.0).contains(&f)) {
+                return Err(ArmError::invalid_parameter(format!("control[{i}]: effect slow-lro needs a `factor` from 1 to 1000")));
             }
         }
         Ok(())
@@ -339,6 +353,13 @@ impl FaultPlan {
 /// Checks a fault's parameters fit its kind.
 pub fn check_spec(s: &FaultSpec) -> Result<(), ArmError> {
     check_hypothesis(&s.hypothesis)?;
+    let is_group_id = matches!(crate::route::route(&s.target), crate::route::Route::Group(_));
+    if !(s.target.is_empty() || s.target == "each" || s.target == "all" || s.target.starts_with("host-") || is_group_id) {
+        return Err(ArmError::invalid_parameter(format!(
+            "target `{}` is not a container group resource id, a host id, `each` or `all`",
+            s.target
+        )));
+    }
     match s.kind {
         FaultKind::ZoneOutage if !matches!(s.zone.as_deref(), Some("1" | "2" | "3")) && (s.zone.is_some() || s.target.is_empty()) => {
             Err(ArmError::invalid_parameter("zone-outage needs zone = \"1\", \"2\" or \"3\" (or a target group, whose zone goes out)"))

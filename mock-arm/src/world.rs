@@ -112,6 +112,9 @@ pub struct World {
     pub(crate) outages: BTreeMap<String, OffsetDateTime>,
     /// The simulated Key Vault: `vault/secret` (lowercase) → value. Never shown.
     pub(crate) vault: BTreeMap<String, String>,
+    /// While a scheduled event is applied: its time (a fault planned for day 3 happens on day 3,
+    /// even when the clock was advanced straight to day 30).
+    event_time: Option<OffsetDateTime>,
     generations: BTreeMap<String, u64>,
     op_counter: u64,
     request_counter: u64,
@@ -150,6 +153,7 @@ impl World {
             plan: FaultPlan::default(),
             outages: BTreeMap::new(),
             vault: BTreeMap::new(),
+            event_time: None,
             generations: BTreeMap::new(),
             op_counter: 0,
             request_counter: 0,
@@ -159,6 +163,12 @@ impl World {
     /// Current mock time.
     pub fn now(&self) -> OffsetDateTime {
         self.clock.now()
+    }
+
+    /// The time what happens now happens at: the event's own time while a scheduled event is
+    /// applied, else the clock's.
+    fn t(&self) -> OffsetDateTime {
+        self.event_time.unwrap_or_else(|| self.clock.now())
     }
 
     /// A request id for response headers (deterministic, and apart from the world's generator).
@@ -203,7 +213,9 @@ impl World {
             }
             while let Some(entry) = self.schedule.first_entry().filter(|e| e.key().0 <= t) {
                 let ((at, _), what) = entry.remove_entry();
+                let outer = self.event_time.replace(at);
                 self.run_scheduled(at, what);
+                self.event_time = outer;
             }
             for g in self.groups.values_mut() {
                 if g.down {
@@ -584,7 +596,7 @@ impl World {
         hypothesis: &LossHypothesis,
         any_zone: bool,
     ) -> Result<FaultRecord, ArmError> {
-        let now = self.now();
+        let now = self.t();
         let outages = self.outages.clone();
         let g = self.groups.get_mut(k).ok_or_else(|| ArmError::invalid_parameter(format!("no group '{k}'")))?;
         let Some(from) = g.placement.clone() else {
@@ -632,7 +644,7 @@ impl World {
     ) -> FaultRecord {
         let rec = FaultRecord {
             seq: self.faults.len() as u64 + 1,
-            at: rfc3339(self.now()),
+            at: rfc3339(self.t()),
             kind: kind.as_str().into(),
             target,
             hypothesis,
@@ -646,7 +658,7 @@ impl World {
 
     /// Same host, containers restarted in place, everything kept.
     pub(crate) fn maintenance_restart_key(&mut self, k: &str) -> Result<FaultRecord, ArmError> {
-        let now = self.now();
+        let now = self.t();
         let g = self.groups.get_mut(k).ok_or_else(|| ArmError::invalid_parameter(format!("no group '{k}'")))?;
         let Some(pl) = g.placement.clone().filter(|_| !g.down) else {
             return Err(ArmError::new(StatusCode::CONFLICT, "ContainerGroupNotRunning", format!("'{}' is not running.", g.id())));
@@ -665,7 +677,7 @@ impl World {
 
     /// Takes a group down (its host or zone failed); it is rehosted by a scheduled recovery.
     fn take_down(&mut self, k: &str, kind: FaultKind, recover_at: OffsetDateTime, hypothesis: &LossHypothesis) -> Option<FaultRecord> {
-        let now = self.now();
+        let now = self.t();
         let g = self.groups.get_mut(k)?;
         let from = g.placement.clone().filter(|_| !g.down)?;
         g.down = true;
@@ -693,7 +705,7 @@ impl World {
     pub fn fire(&mut self, spec: &FaultSpec) -> Result<(Vec<FaultRecord>, usize), ArmError> {
         check_spec(spec)?;
         let before = self.schedule.len();
-        let now = self.now();
+        let now = self.t();
         let records = match spec.kind {
             FaultKind::Rehost | FaultKind::MaintenanceRestart => {
                 let keys = self.targets(&spec.target)?;
@@ -1307,6 +1319,36 @@ mod tests {
         assert!(c.restart_count >= 14 && c.restart_count <= 17, "{}", c.restart_count);
         let logs = w.logs("sub", "rg", "agent", "probe", None, false).unwrap();
         assert_eq!(logs.trim(), probe::AZP_MISSING_TOKEN);
+    }
+
+    #[test]
+    fn planned_faults_happen_at_their_own_time_when_the_clock_jumps() {
+        let mut w = world();
+        deployed(&mut w);
+        let plan: FaultPlan = serde_json::from_value(json!({"fault": [
+            {"kind": "rehost", "target": "each", "schedule": {"every": "1d"}}]}))
+        .unwrap();
+        w.add_plan(plan).unwrap();
+        w.clock.advance(Duration::from_secs(3 * 86_400 + 3600));
+        w.tick();
+        let at: Vec<&str> = w.faults().iter().map(|f| f.at.as_str()).collect();
+        assert_eq!(at, ["2026-01-02T00:00:05Z", "2026-01-03T00:00:05Z", "2026-01-04T00:00:05Z"]);
+    }
+
+    #[test]
+    fn absurd_advances_and_spans_are_refused_not_panics() {
+        let mut w = world();
+        deployed(&mut w);
+        assert!(
+            serde_json::from_value::<FaultPlan>(json!({"fault": [{"kind": "rehost", "target": "each", "schedule": {"at": "100000000d"}}]}))
+                .is_err()
+        );
+        for _ in 0..200 {
+            w.clock.advance(Duration::from_secs(u32::MAX as u64));
+        }
+        assert!(w.now() <= crate::clock::HORIZON);
+        let spec: FaultSpec = serde_json::from_value(json!({"kind": "rehost", "target": "nonsense"})).unwrap();
+        assert!(w.fire(&spec).unwrap_err().message.contains("not a container group resource id"));
     }
 
     #[test]
