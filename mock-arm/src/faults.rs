@@ -334,7 +334,7 @@ impl FaultPlan {
             if !(0.0..=1.0).contains(&c.rate) {
                 return Err(ArmError::invalid_parameter(format!("control[{i}]: rate {} is out of range: expected 0 to 1", c.rate)));
             }
-            if c.effect == Effect::Latency && !c.latency.is_some_and(|l| l.0 <= Duration::from_secs(60)) {
+            if c.effect == Effect::Latency && c.latency.is_none_or(|l| l.0 > Duration::from_secs(60)) {
                 return Err(ArmError::invalid_parameter(format!(
                     "control[{i}]: effect latency needs `latency` of at most 60s, e.g. \"200ms\""
                 )));
