@@ -73,3 +73,47 @@ fn a_bad_fault_file_is_refused_with_its_place() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("faults.toml:2:8") && err.contains("reboot"), "{err}");
 }
+
+#[test]
+fn an_interrupt_cuts_a_long_wait_short_and_cleans_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let suite = tmp.path().join("wait.toml");
+    std::fs::write(&suite, "[suite]\nname = \"w\"\n[[scenario]]\nname = \"w\"\nsteps = [{ kind = \"wait\", duration = \"10m\" }]\n")
+        .unwrap();
+    let mock = serve(&["--clock", "real"]);
+    let mut run = bin()
+        .args(["run", suite.to_str().unwrap(), "--target", &mock.1, "--out", tmp.path().join("o").to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Deploying takes a few real seconds; then the run sits in its ten-minute wait.
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    let sent = std::time::Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &run.id().to_string()]).status().unwrap().success());
+    let status = run.wait().unwrap();
+    assert!(sent.elapsed() < std::time::Duration::from_secs(30), "the wait was cut short: {:?}", sent.elapsed());
+    assert_eq!(status.code(), Some(130));
+    let state: serde_json::Value = reqwest_state(&mock.1);
+    assert_eq!(state["groups"].as_array().map(Vec::len), Some(0), "no group left behind: {state}");
+    let history = std::fs::read_to_string(tmp.path().join("o/history.jsonl")).unwrap();
+    assert!(history.contains("interrupted"), "the history says the run was interrupted");
+}
+
+fn reqwest_state(url: &str) -> serde_json::Value {
+    let out = Command::new("curl").args(["-s", &format!("{url}/_aci-chaos/state")]).output();
+    match out {
+        Ok(o) if o.status.success() => serde_json::from_slice(&o.stdout).unwrap(),
+        _ => {
+            // No curl: ask over a raw socket.
+            use std::io::{Read, Write};
+            let addr = url.trim_start_matches("http://");
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            write!(s, "GET /_aci-chaos/state HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+            let mut text = String::new();
+            s.read_to_string(&mut text).unwrap();
+            let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+            serde_json::from_str(body).unwrap_or_else(|_| serde_json::from_str(body.lines().nth(1).unwrap_or("{}")).unwrap())
+        }
+    }
+}

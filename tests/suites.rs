@@ -253,3 +253,42 @@ fn every_malformed_suite_gets_its_precise_error_and_exit_2() {
         }
     }
 }
+
+#[test]
+fn recreate_after_delete_brings_the_group_back_and_a_stopped_soak_checks_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("s.toml");
+    std::fs::write(
+        &suite,
+        r#"[suite]
+name = "t"
+[[scenario]]
+name = "delete-recreate"
+expect = { secure-env = "survived" }
+steps = [{ kind = "delete" }, { kind = "recreate" }]
+[[scenario]]
+name = "stopped-soak"
+steps = [{ kind = "stop" }, { kind = "soak", duration = "3h", every = "1h" }, { kind = "start" }]
+"#,
+    )
+    .unwrap();
+    let r = run_suite(suite.to_str().unwrap(), "31");
+    r.expectations_hold();
+    r.all("delete-recreate", "recreate", "secure-env", "survived");
+    assert!(r.rows.iter().all(|x| !(x.scenario == "stopped-soak" && x.step == "soak")), "no soak check on a stopped group");
+    r.all("stopped-soak", "start", "secure-env", "survived");
+}
+
+#[test]
+fn fail_on_expect_fails_the_job_when_an_expectation_does_not_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("s.toml");
+    std::fs::write(
+        &suite,
+        "[suite]\nname = \"t\"\n[[scenario]]\nname = \"wrong\"\nexpect = { secure-env = \"lost\" }\nsteps = [{ kind = \"restart\" }]\n",
+    )
+    .unwrap();
+    let o = run(&["run", suite.to_str().unwrap(), "--fail-on", "expect", "--out", dir.path().join("o").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("FAIL wrong: 0 of 1"));
+}

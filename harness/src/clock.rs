@@ -15,6 +15,11 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> OffsetDateTime;
     /// Waits for `d` of the target's time.
     async fn sleep(&self, d: Duration) -> Result<(), HarnessError>;
+
+    /// Whether waiting is free (the mock's virtual clock): then a wait is one step, never cut.
+    fn is_virtual(&self) -> bool {
+        false
+    }
 }
 
 /// Wall-clock time.
@@ -80,6 +85,10 @@ impl MockClock {
 impl Clock for MockClock {
     fn now(&self) -> OffsetDateTime {
         *self.now.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn is_virtual(&self) -> bool {
+        true
     }
 
     async fn sleep(&self, d: Duration) -> Result<(), HarnessError> {

@@ -77,6 +77,9 @@ impl<'de> Deserialize<'de> for Fate {
     }
 }
 
+/// The most check rounds one soak may have (90 days every 15 minutes is 8,640).
+pub const MAX_SOAK_ROUNDS: u64 = 100_000;
+
 /// The longest duration a suite may name (ten years of virtual time).
 pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 86_400);
 
@@ -638,6 +641,19 @@ impl Suite {
                 match st {
                     Step::ZoneChange { to } | Step::ZoneOutage { zone: Some(to), .. } if !["1", "2", "3"].contains(&to.as_str()) => {
                         return Err(err_at(*sat, format!("zone `{to}` is invalid: expected \"1\", \"2\" or \"3\"")));
+                    }
+                    Step::Soak { duration, every }
+                        if !every.0.is_zero() && duration.0.as_secs_f64() / every.0.as_secs_f64() > MAX_SOAK_ROUNDS as f64 =>
+                    {
+                        return Err(err_at(
+                            *sat,
+                            format!(
+                                "a soak of {} every {} is {:.0} rounds: at most {MAX_SOAK_ROUNDS} expected (check less often)",
+                                humantime::format_duration(duration.0),
+                                humantime::format_duration(every.0),
+                                duration.0.as_secs_f64() / every.0.as_secs_f64()
+                            ),
+                        ));
                     }
                     Step::Soak { duration, every } if every.0.is_zero() || every.0 > duration.0 => {
                         return Err(err_at(

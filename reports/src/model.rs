@@ -232,8 +232,11 @@ impl CheckRow {
     }
 
     /// Whether the group moved (host or boot id changed).
+    /// Placement the probe could not report (it printed nothing) is not a change.
     pub fn placement_changed(&self) -> bool {
-        self.placement_before.host != self.placement_after.host || self.placement_before.boot != self.placement_after.boot
+        let (b, a) = (&self.placement_before, &self.placement_after);
+        let known = |p: &PlacementView| !p.host.is_empty() || !p.boot.is_empty();
+        known(b) && known(a) && (b.host != a.host || b.boot != a.boot)
     }
 }
 

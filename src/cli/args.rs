@@ -75,6 +75,8 @@ pub enum FailOn {
     Lost,
     /// Exit 1 when any check was unknown (or lost).
     Unknown,
+    /// Exit 1 when a scenario's `expect` did not hold under its pass policy.
+    Expect,
 }
 
 /// `aci-chaos run`.

@@ -41,11 +41,15 @@ fn load_suites(paths: &[PathBuf]) -> Result<(Vec<Suite>, Vec<String>), Failure> 
         let p = Path::new(DEFAULT_SUITE);
         let suite =
             if p.exists() { Suite::load(p) } else { Suite::parse(Path::new("(built-in) scenarios/default.toml"), EMBEDDED_DEFAULT) };
-        return Ok((vec![suite.map_err(Failure::usage)?], vec![DEFAULT_SUITE.into()]));
+        let suite = suite.map_err(Failure::usage)?;
+        super::scenarios::check_mock_faults(&suite).map_err(Failure::usage)?;
+        return Ok((vec![suite], vec![DEFAULT_SUITE.into()]));
     }
     let mut suites = Vec::new();
     for p in paths {
-        suites.push(Suite::load(p).map_err(Failure::usage)?);
+        let suite = Suite::load(p).map_err(Failure::usage)?;
+        super::scenarios::check_mock_faults(&suite).map_err(Failure::usage)?;
+        suites.push(suite);
     }
     Ok((suites, paths.iter().map(|p| p.display().to_string()).collect()))
 }
@@ -390,6 +394,7 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
     Ok(match args.fail_on {
         Some(FailOn::Lost) if lost > 0 => 1,
         Some(FailOn::Unknown) if lost + unknown > 0 => 1,
+        Some(FailOn::Expect) if outcomes.iter().any(|o| !o.passed) => 1,
         _ => 0,
     })
 }

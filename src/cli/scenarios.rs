@@ -55,7 +55,7 @@ pub fn command(cmd: ScenariosCommand) -> Result<u8, Failure> {
         ScenariosCommand::Validate { files } => {
             let mut bad = 0;
             for f in &files {
-                match Suite::load(f) {
+                match Suite::load(f).map_err(anyhow::Error::from).and_then(|s| check_mock_faults(&s).map(|_| s)) {
                     Ok(s) => println!("ok: {} (suite {}, {} scenarios)", f.display(), s.name, s.scenarios.len()),
                     Err(e) => {
                         bad += 1;
@@ -66,6 +66,28 @@ pub fn command(cmd: ScenariosCommand) -> Result<u8, Failure> {
             Ok(if bad > 0 { 2 } else { 0 })
         }
     }
+}
+
+/// Checks a suite's `[[mock-fault]]` tables the way the mock will (the harness knows nothing of
+/// the mock's fault format; the CLI knows both), so a bad one is refused before anything runs,
+/// naming the table's line.
+pub fn check_mock_faults(suite: &Suite) -> anyhow::Result<()> {
+    if suite.mock_faults.is_empty() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(&suite.file).unwrap_or_default();
+    let line_of = |i: usize| {
+        text.lines().enumerate().filter(|(_, l)| l.trim_start().starts_with("[[mock-fault]]")).nth(i).map(|(n, _)| n + 1).unwrap_or(1)
+    };
+    for (i, f) in suite.mock_faults.iter().enumerate() {
+        let spec: mock_arm::faults::FaultSpec =
+            serde_json::from_value(f.clone()).map_err(|e| anyhow!("{}:{}:1: mock-fault[{i}]: {e}", suite.file.display(), line_of(i)))?;
+        let plan = mock_arm::faults::FaultPlan { fault: vec![spec], control: vec![] };
+        plan.validate().map_err(|e| {
+            anyhow!("{}:{}:1: mock-fault[{i}]: {}", suite.file.display(), line_of(i), e.message.trim_start_matches("fault[0]: "))
+        })?;
+    }
+    Ok(())
 }
 
 /// Each suite file of a folder, with the suite or why it is invalid.
