@@ -40,7 +40,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// What a fault does to one secret channel: the hypothesis under test.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Fate {
     /// `"kept"` or `"lost"`.
@@ -57,6 +57,41 @@ pub enum FixedFate {
     Kept,
     /// The channel's value is gone.
     Lost,
+}
+
+impl<'de> Deserialize<'de> for Fate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = Fate;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("\"kept\", \"lost\", or a loss probability from 0 to 1")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Fate, E> {
+                match v {
+                    "kept" => Ok(Fate::Fixed(FixedFate::Kept)),
+                    "lost" => Ok(Fate::Fixed(FixedFate::Lost)),
+                    other => {
+                        Err(E::custom(format!("unknown fate `{other}`: expected \"kept\", \"lost\", or a loss probability from 0 to 1")))
+                    }
+                }
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Fate, E> {
+                if (0.0..=1.0).contains(&v) {
+                    Ok(Fate::Probability(v))
+                } else {
+                    Err(E::custom(format!("loss probability {v} is out of range: expected 0 to 1")))
+                }
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Fate, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Fate, E> {
+                self.visit_f64(v as f64)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl Default for Fate {
