@@ -52,6 +52,9 @@ pub const DEPLOY_SECONDS: u64 = 60;
 /// Seconds each step (its call, settling and the check) is assumed to take.
 pub const STEP_SECONDS: u64 = 45;
 
+/// Stands for the probe script in planned bodies (the script is printed once, before them).
+pub const PROBE_PLACEHOLDER: &str = "$PROBE_SCRIPT";
+
 /// One request the run would send.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedRequest {
@@ -162,6 +165,11 @@ pub fn plan(suites: &[Suite], target: &PlanTarget, prices: Prices, api_version: 
                 let secrets: BTreeMap<Channel, Secret> = t.channels.iter().map(|c| (*c, Secret::new("***"))).collect();
                 let mut body = t.body(&target.location, &target.run_id, &sc.name, &name, &secrets);
                 mask_body(&mut body);
+                if let Some(cmd) = body.pointer_mut("/properties/containers/0/properties/command/2")
+                    && cmd.as_str() == Some(crate::template::PROBE_SCRIPT)
+                {
+                    *cmd = json!(PROBE_PLACEHOLDER);
+                }
                 let container = t.profile.container_name();
                 let checks = 1 + sc.steps.iter().filter(|s| !matches!(s, Step::Delete {})).count();
                 p.requests.push(PlannedRequest { method: "PUT", path: format!("{id}{q}"), body: Some(body.clone()), times: 1 });
@@ -171,6 +179,24 @@ pub fn plan(suites: &[Suite], target: &PlanTarget, prices: Prices, api_version: 
                         Step::Update { variant: UpdateVariant::PatchTags, .. } => {
                             ("PATCH", String::new(), Some(json!({"tags": crate::template::tags(&target.run_id, &sc.name)})))
                         }
+                        Step::Update { variant: UpdateVariant::Image, image } => {
+                            let mut b = body.clone();
+                            b["properties"]["containers"][0]["properties"]["image"] =
+                                json!(image.clone().unwrap_or_else(|| crate::template::ALTERNATE_IMAGE.to_string()));
+                            ("PUT", String::new(), Some(b))
+                        }
+                        Step::Update { variant: UpdateVariant::Omit, .. } => {
+                            let mut b = body.clone();
+                            if let Some(env) =
+                                b.pointer_mut("/properties/containers/0/properties/environmentVariables").and_then(Value::as_array_mut)
+                            {
+                                env.retain(|e| e.get("name").and_then(Value::as_str) != Some(t.profile.secure_var()));
+                            }
+                            ("PUT", String::new(), Some(b))
+                        }
+                        Step::Update { variant: UpdateVariant::Roundtrip, .. } => {
+                            ("PUT", " (the GET body sent back: no secure values)".into(), None)
+                        }
                         Step::Update { .. } | Step::Deploy {} => ("PUT", String::new(), Some(body.clone())),
                         Step::Recreate {} | Step::ZoneChange { .. } => {
                             p.requests.push(PlannedRequest { method: "DELETE", path: format!("{id}{q}"), body: None, times: 1 });
@@ -179,7 +205,11 @@ pub fn plan(suites: &[Suite], target: &PlanTarget, prices: Prices, api_version: 
                         Step::Delete {} => ("DELETE", String::new(), None),
                         _ => continue,
                     };
-                    p.requests.push(PlannedRequest { method, path: format!("{id}{suffix}{q}"), body, times: 1 });
+                    let path = match suffix.strip_prefix(' ') {
+                        Some(note) => format!("{id}{q} {note}"),
+                        None => format!("{id}{suffix}{q}"),
+                    };
+                    p.requests.push(PlannedRequest { method, path, body, times: 1 });
                 }
                 p.requests.push(PlannedRequest { method: "GET", path: format!("{id}{q} (each check)"), body: None, times: checks });
                 p.requests.push(PlannedRequest {
@@ -216,7 +246,15 @@ impl Plan {
 
     /// The plan as text: requests with their bodies, groups, and the estimate.
     pub fn to_text(&self) -> String {
-        let mut s = String::from("ARM requests this run would send (secrets masked as ***):\n");
+        let mut s = String::new();
+        if self.requests.iter().any(|r| r.body.as_ref().is_some_and(|b| b.to_string().contains(PROBE_PLACEHOLDER))) {
+            let _ = writeln!(s, "{PROBE_PLACEHOLDER}, the container's command (/bin/sh -c), in the bodies below:");
+            for line in crate::template::PROBE_SCRIPT.lines() {
+                let _ = writeln!(s, "  | {line}");
+            }
+            s.push('\n');
+        }
+        s.push_str("ARM requests this run would send (secrets masked as ***):\n");
         for r in &self.requests {
             let times = if r.times > 1 { format!(" ×{}", r.times) } else { String::new() };
             let _ = writeln!(s, "  {} {}{times}", r.method, r.path);
@@ -342,6 +380,7 @@ steps = [{ kind = "restart" }, { kind = "wait", duration = "10m" }]
             )
         );
         assert!(text.contains("/restart?api-version=2023-05-01"), "{text}");
+        assert_eq!(text.matches("aci-chaos-probe v=1").count(), 1, "the probe script is printed once: {text}");
         let puts: Vec<&PlannedRequest> = p.requests.iter().filter(|r| r.method == "PUT" && r.path.contains("containerGroups")).collect();
         for r in puts {
             let b = r.body.as_ref().unwrap().to_string();
