@@ -277,9 +277,18 @@ fn start_run(mock: &Mock, dir: &Path, suite: &Path, extra: &[&str]) -> (Child, S
     });
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("the run prints its id");
-        if let Some(rest) = line.strip_prefix("aci-chaos run ") {
-            return (child, rest.split(':').next().unwrap().to_string(), rx);
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => {
+                if let Some(rest) = line.strip_prefix("aci-chaos run ") {
+                    let id = rest.split(':').next().unwrap_or_default().to_string();
+                    return (child, id, rx);
+                }
+            }
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the run did not print its id: {e}");
+            }
         }
     }
 }
