@@ -125,6 +125,11 @@ impl Mock {
     }
 }
 
+fn hex_sha256(s: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn bin(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_aci-chaos"));
     c.current_dir(dir)
@@ -412,6 +417,21 @@ fn inspect_finds_the_crash_looping_azp_agent_and_reports_healthy_groups_as_healt
         .cloned()
         .collect();
     assert!(writes.is_empty(), "inspect sent {writes:?}");
+
+    // Through exec (a wss websocket trusting --ca-cert): set with a fingerprint, or empty.
+    let o = bin(tmp.path())
+        .args(["inspect", "-g", "agents", "--exec-check", "AZP_TOKEN", "ACI_CHAOS_PROFILE"])
+        .args(mock.azure_args())
+        .output()
+        .unwrap();
+    let t = text(&o);
+    let fp = &hex_sha256("agent-token-xyz")[..16];
+    let a = t.lines().find(|l| l.starts_with("agent-a")).unwrap_or_default();
+    assert!(a.contains(&format!("AZP_TOKEN: set ({fp})")), "{t}");
+    let b = t.lines().find(|l| l.starts_with("agent-b")).unwrap_or_default();
+    // A crash-looping container is not running, so exec cannot answer: unknown, never guessed.
+    assert!(b.contains("AZP_TOKEN: unknown (exec refused: "), "{t}");
+    assert!(!t.contains("agent-token-xyz"), "{t}");
 
     let o = bin(tmp.path()).args(["inspect", "-g", "agents", "-n", "agent-a", "--markdown"]).args(mock.azure_args()).output().unwrap();
     let md = String::from_utf8_lossy(&o.stdout).to_string();

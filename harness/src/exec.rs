@@ -31,8 +31,11 @@ pub async fn exec(client: &ArmClient, g: &GroupRef, container: &str, command: &s
         .ok_or_else(|| HarnessError::Protocol("exec: no webSocketUri in the answer".into()))?;
     let password = r.body.get("password").and_then(Value::as_str).unwrap_or_default().to_string();
     let session = async {
-        let (mut ws, _) =
-            tokio_tungstenite::connect_async(uri).await.map_err(|e| HarnessError::Protocol(format!("exec websocket: {e}")))?;
+        // The extra roots of --ca-cert (if any) are trusted here as for ARM calls.
+        let connector = client.ws_connector()?;
+        let (mut ws, _) = tokio_tungstenite::connect_async_tls_with_config(uri, None, false, connector)
+            .await
+            .map_err(|e| HarnessError::Protocol(format!("exec websocket: {e}")))?;
         ws.send(Message::Text(password.into())).await.map_err(|e| HarnessError::Protocol(format!("exec websocket: {e}")))?;
         let mut out = Vec::new();
         while let Some(msg) = ws.next().await {

@@ -195,7 +195,10 @@ pub async fn inspect(
                 f.exec = match crate::exec::exec(client, &g, &f.container, "env", Duration::from_secs(30)).await {
                     Ok(out) => var_status(&out, &opts.exec_check),
                     Err(e) => {
-                        let why: String = e.to_string().chars().take(80).collect();
+                        let why: String = match &e {
+                            HarnessError::Arm { status, code, .. } => format!("exec refused: {status} {code}"),
+                            e => e.to_string().chars().take(80).collect(),
+                        };
                         opts.exec_check.iter().map(|n| (n.clone(), VarStatus::Unknown(why.clone()))).collect()
                     }
                 };

@@ -2,7 +2,7 @@
 
 use super::Failure;
 use super::args::CleanupArgs;
-use super::run::{azure_subscription, connect_azure};
+use super::run::{azure_roots, azure_subscription, connect_azure};
 use aci_chaos_harness::arm::retry::RetryPolicy;
 use aci_chaos_harness::arm::{ArmClient, DEFAULT_API_VERSION};
 use aci_chaos_harness::cleanup::{Selector, sweep};
@@ -29,7 +29,8 @@ pub async fn command(args: CleanupArgs) -> Result<u8, Failure> {
         clock.clone(),
         Recorder::new(None, clock),
         RetryPolicy::default(),
-    );
+    )
+    .with_extra_roots(azure_roots(&args.azure)?);
     let sel = Selector { run: args.run.clone(), older_than: args.older_than };
     let what = match &sel.run {
         Some(r) => format!("aci-chaos-run={r}"),

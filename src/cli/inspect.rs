@@ -2,7 +2,7 @@
 
 use super::Failure;
 use super::args::InspectArgs;
-use super::run::{azure_subscription, connect_azure};
+use super::run::{azure_roots, azure_subscription, connect_azure};
 use aci_chaos_harness::arm::retry::RetryPolicy;
 use aci_chaos_harness::arm::{ArmClient, DEFAULT_API_VERSION};
 use aci_chaos_harness::clock::{Clock, RealClock};
@@ -27,7 +27,8 @@ pub async fn command(args: InspectArgs) -> Result<u8, Failure> {
         clock.clone(),
         Recorder::new(None, clock),
         RetryPolicy::default(),
-    );
+    )
+    .with_extra_roots(azure_roots(&args.azure)?);
     let mut patterns: Vec<String> = DEFAULT_PATTERNS.iter().map(|s| s.to_string()).collect();
     patterns.extend(args.pattern.iter().cloned());
     let opts = InspectOptions { name: args.name.clone(), patterns, exec_check: args.exec_check.clone(), tail: args.tail };

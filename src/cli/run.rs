@@ -116,6 +116,18 @@ pub fn azure_subscription(azure: &super::args::AzureArgs) -> Result<String, Fail
     Ok(sub.to_string())
 }
 
+/// The extra trusted roots (PEM) of --ca-cert and SSL_CERT_FILE, for the exec websocket.
+pub fn azure_roots(azure: &super::args::AzureArgs) -> Result<Vec<u8>, Failure> {
+    let files = aci_chaos_harness::arm::extra_roots(azure.ca_cert.as_deref()).map_err(Failure::usage)?;
+    Ok(files
+        .into_iter()
+        .flat_map(|(_, mut pem)| {
+            pem.push(b'\n');
+            pem
+        })
+        .collect())
+}
+
 /// Connects to a real subscription: the HTTP client (trusting --ca-cert), the credential (which
 /// method worked is printed), and the ARM endpoint.
 pub async fn connect_azure(
@@ -284,7 +296,8 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
             recorder.clone(),
             RetryPolicy::default(),
         )
-        .guarded(RunGuard { run_id: run_id.clone(), owner: resolved.owner.clone() }),
+        .guarded(RunGuard { run_id: run_id.clone(), owner: resolved.owner.clone() })
+        .with_extra_roots(azure_roots(&args.azure)?),
         None => {
             let credential = Arc::new(StaticTokenCredential::new("aci-chaos-mock-token"));
             ArmClient::new(http, base, credential, DEFAULT_API_VERSION, target.clock.clone(), recorder.clone(), RetryPolicy::default())

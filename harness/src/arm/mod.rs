@@ -56,6 +56,7 @@ pub struct ArmClient {
     retry: RetryPolicy,
     quiet: bool,
     guard: Option<Arc<RunGuard>>,
+    extra_roots: Option<Arc<Vec<u8>>>,
 }
 
 /// The safety rail of a real-subscription run: what every resource it creates is tagged with,
@@ -94,13 +95,21 @@ pub fn throttle_delay(headers: &HeaderMap) -> Option<std::time::Duration> {
     Some(std::time::Duration::from_millis(1200).saturating_mul(step).min(std::time::Duration::from_secs(30)))
 }
 
+/// The PEM files of `ca` and `SSL_CERT_FILE` (when set), read.
+pub fn extra_roots(ca: Option<&std::path::Path>) -> Result<Vec<(std::path::PathBuf, Vec<u8>)>, HarnessError> {
+    let env_file = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
+    ca.map(std::path::Path::to_path_buf)
+        .into_iter()
+        .chain(env_file)
+        .map(|path| std::fs::read(&path).map(|pem| (path.clone(), pem)).map_err(|cause| HarnessError::Io { path, cause }))
+        .collect()
+}
+
 /// An HTTP client for ARM and Entra ID that also trusts the PEM certificates in `ca` (e.g. what
 /// `aci-chaos mock serve --tls --cert-out` wrote) and in `SSL_CERT_FILE` when set.
 pub fn http_client(ca: Option<&std::path::Path>, timeout: std::time::Duration) -> Result<reqwest::Client, HarnessError> {
     let mut builder = reqwest::Client::builder().timeout(timeout);
-    let env_file = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
-    for path in ca.map(std::path::Path::to_path_buf).into_iter().chain(env_file) {
-        let pem = std::fs::read(&path).map_err(|cause| HarnessError::Io { path: path.clone(), cause })?;
+    for (path, pem) in extra_roots(ca)? {
         let certs = reqwest::Certificate::from_pem_bundle(&pem)
             .map_err(|e| HarnessError::Protocol(format!("{}: not a PEM certificate bundle: {e}", path.display())))?;
         if certs.is_empty() {
@@ -131,7 +140,19 @@ impl ArmClient {
         retry: RetryPolicy,
     ) -> Self {
         let scope = crate::auth::arm_scope(base.as_str());
-        Self { http, base, credential, scope, api_version: api_version.to_string(), clock, recorder, retry, quiet: false, guard: None }
+        Self {
+            http,
+            base,
+            credential,
+            scope,
+            api_version: api_version.to_string(),
+            clock,
+            recorder,
+            retry,
+            quiet: false,
+            guard: None,
+            extra_roots: None,
+        }
     }
 
     /// The same client, but calls that succeed at once are not written to the history (failures
@@ -144,6 +165,31 @@ impl ArmClient {
     /// added to what it creates, and the run tag checked before it modifies or deletes a group.
     pub fn guarded(&self, guard: RunGuard) -> Self {
         Self { guard: Some(Arc::new(guard)), ..self.clone() }
+    }
+
+    /// The same client, with extra trusted roots (PEM) for the exec websocket too.
+    pub fn with_extra_roots(&self, pem: Vec<u8>) -> Self {
+        Self { extra_roots: (!pem.is_empty()).then(|| Arc::new(pem)), ..self.clone() }
+    }
+
+    /// A websocket TLS connector trusting the public roots and the extra ones, when there are
+    /// extra ones (`None`: the default connector).
+    pub fn ws_connector(&self) -> Result<Option<tokio_tungstenite::Connector>, HarnessError> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let Some(pem) = &self.extra_roots else { return Ok(None) };
+        let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| HarnessError::Protocol(format!("extra root certificate: {e}")))?;
+            roots.add(cert).map_err(|e| HarnessError::Protocol(format!("extra root certificate: {e}")))?;
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let cfg = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| HarnessError::Protocol(format!("TLS configuration: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Some(tokio_tungstenite::Connector::Rustls(Arc::new(cfg))))
     }
 
     /// The run guard, if any.
