@@ -209,6 +209,9 @@ fn client_secret_credential_gets_a_token_from_the_mock_issuer_and_a_suite_runs()
     assert_no_secret("the run's files", &files_text(&tmp.path().join("o")));
     let history = std::fs::read_to_string(tmp.path().join("o/history.jsonl")).unwrap();
     assert!(history.contains("every group deleted"), "the report records the cleanup");
+    let report = std::fs::read_to_string(tmp.path().join("o/report.md")).unwrap();
+    assert!(report.contains("********-****-****-****-********00aa"), "the tenant (from the token) is in the report, masked");
+    assert!(!report.contains(TENANT) && !report.contains(SUB), "ids are masked");
 }
 
 #[test]
@@ -257,6 +260,17 @@ fn over_budget_is_refused_before_any_request() {
         write_suite(tmp.path(), "rehost.toml", "[suite]\nname = \"r\"\n[[scenario]]\nname = \"rehost\"\nsteps = [{ kind = \"rehost\" }]\n");
     let o = bin(tmp.path()).arg("run").arg(&rehost).args(["--target", "azure"]).args(mock.azure_args()).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // --auth env without its settings is bad usage, found before any request.
+    let o = bin(tmp.path())
+        .env_remove("AZURE_CLIENT_SECRET")
+        .arg("run")
+        .arg(&suite)
+        .args(["--target", "azure"])
+        .args(mock.azure_args())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("AZURE_CLIENT_SECRET not set"), "{}", text(&o));
     assert_eq!(mock.requests(), Vec::<Value>::new(), "no request, not even for a token");
 }
 

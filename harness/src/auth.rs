@@ -112,6 +112,8 @@ pub struct ResolvedCredential {
     pub method: AuthMethod,
     /// Who the token is for (user principal name, or `sp:<app id>`), for the owner tag.
     pub owner: String,
+    /// The tenant the token was issued by (its `tid` claim), for the report (masked there).
+    pub tenant: Option<String>,
 }
 
 impl std::fmt::Debug for ResolvedCredential {
@@ -210,7 +212,8 @@ pub async fn resolve(opts: &AuthOptions, scope: &str) -> Result<ResolvedCredenti
         match credential.get_token(&[scope], None).await {
             Ok(t) => {
                 let owner = owner_from_token(t.token.secret()).unwrap_or_else(|| format!("unknown ({})", method.as_str()));
-                return Ok(ResolvedCredential { credential, method, owner });
+                let tenant = claim(t.token.secret(), "tid");
+                return Ok(ResolvedCredential { credential, method, owner, tenant });
             }
             Err(e) => failures.push(format!("{}: {}", method.as_str(), first_line(&e.to_string()))),
         }
@@ -225,14 +228,19 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s)
 }
 
-/// Who a token was issued to, read from its (unverified) claims: the user principal name, else
-/// `sp:<app id>` for a service principal, else the object id.
-pub fn owner_from_token(token: &str) -> Option<String> {
+/// One string claim of a JWT (unverified; only for labels).
+pub fn claim(token: &str, name: &str) -> Option<String> {
     use base64::Engine;
     let payload = token.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
     let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    let s = |k: &str| claims.get(k).and_then(serde_json::Value::as_str).filter(|v| !v.is_empty()).map(String::from);
+    claims.get(name).and_then(serde_json::Value::as_str).filter(|v| !v.is_empty()).map(String::from)
+}
+
+/// Who a token was issued to, read from its (unverified) claims: the user principal name, else
+/// `sp:<app id>` for a service principal, else the object id.
+pub fn owner_from_token(token: &str) -> Option<String> {
+    let s = |k: &str| claim(token, k);
     let owner = s("upn")
         .or_else(|| s("unique_name"))
         .or_else(|| s("email"))

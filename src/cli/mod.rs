@@ -47,6 +47,17 @@ pub fn main() -> ExitCode {
         }
     };
     init_tracing(args.verbose);
+    // Commands that hold network connections ignore SIGPIPE (main restores its default so that
+    // `… | head` dies quietly): hyper writes responses and requests with writev, which raises
+    // SIGPIPE when the peer has reset the connection, and that killed `mock serve` whenever a
+    // client was killed mid-request, and could kill a run mid-way, leaving its groups behind.
+    #[cfg(unix)]
+    if matches!(args.command, args::Command::Run(_) | args::Command::Cleanup(_) | args::Command::Inspect(_) | args::Command::Mock { .. }) {
+        // SAFETY: setting a signal disposition before the runtime's threads start.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        }
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -138,6 +138,15 @@ pub async fn connect_azure(
     if endpoint.scheme() != "https" {
         return Err(Failure::usage(anyhow!("--arm-endpoint {}: tokens are only sent over https", azure.arm_endpoint)));
     }
+    if azure.auth == super::args::AuthArg::Env {
+        let missing: Vec<&str> = ["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"]
+            .into_iter()
+            .filter(|v| std::env::var(v).map(|v| v.trim().is_empty()).unwrap_or(true))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Failure::usage(anyhow!("--auth env: {} not set (a service principal needs all three)", missing.join(", "))));
+        }
+    }
     let http = aci_chaos_harness::arm::http_client(azure.ca_cert.as_deref(), Duration::from_secs(120)).map_err(Failure::usage)?;
     let opts = aci_chaos_harness::auth::AuthOptions {
         method: azure.auth.method(),
@@ -278,7 +287,7 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
         subscription: Some(target.subscription.clone()),
         tenant: match &target.mock {
             Some(admin) => admin.info().await.ok().flatten().map(|i| i.tenant),
-            None => None,
+            None => target.azure.as_ref().and_then(|(r, _)| r.tenant.clone()),
         },
         redact: !args.no_redact,
     };
