@@ -55,7 +55,7 @@ pub struct ArmClient {
     recorder: Recorder,
     retry: RetryPolicy,
     quiet: bool,
-    guard: Option<Arc<RunGuard>>,
+    guard: Option<Arc<(RunGuard, String)>>,
     extra_roots: Option<Arc<Vec<u8>>>,
 }
 
@@ -163,8 +163,10 @@ impl ArmClient {
 
     /// The same client with the safety rail of a real-subscription run: owner and creation tags
     /// added to what it creates, and the run tag checked before it modifies or deletes a group.
+    /// `aci-chaos-created` is the time of this call (the run's start), on every `PUT` and
+    /// `PATCH`, so updates keep a group's age.
     pub fn guarded(&self, guard: RunGuard) -> Self {
-        Self { guard: Some(Arc::new(guard)), ..self.clone() }
+        Self { guard: Some(Arc::new((guard, crate::wall_now()))), ..self.clone() }
     }
 
     /// The same client, with extra trusted roots (PEM) for the exec websocket too.
@@ -194,7 +196,7 @@ impl ArmClient {
 
     /// The run guard, if any.
     pub fn guard(&self) -> Option<&RunGuard> {
-        self.guard.as_deref()
+        self.guard.as_deref().map(|(g, _)| g)
     }
 
     /// The api-version sent with ACI calls.
@@ -253,11 +255,10 @@ impl ArmClient {
                 if let Some(b) = body {
                     match (&self.guard, b.get("tags")) {
                         (Some(g), Some(Value::Object(_))) if matches!(method, Method::PUT | Method::PATCH) => {
+                            let (guard, created) = &**g;
                             let mut b = b.clone();
-                            b["tags"][OWNER_TAG] = Value::String(g.owner.clone());
-                            if method == Method::PUT {
-                                b["tags"][CREATED_TAG] = Value::String(crate::wall_now());
-                            }
+                            b["tags"][OWNER_TAG] = Value::String(guard.owner.clone());
+                            b["tags"][CREATED_TAG] = Value::String(created.clone());
                             rb = rb.json(&b);
                         }
                         _ => rb = rb.json(b),
