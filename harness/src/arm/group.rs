@@ -146,3 +146,62 @@ impl ArmClient {
             .ok_or_else(|| HarnessError::Protocol(format!("logs of {container}: no `content` in the answer")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arm::RunGuard;
+    use crate::arm::retry::RetryPolicy;
+    use crate::clock::{Clock, MockClock};
+    use crate::mock_admin::MockAdmin;
+    use crate::recorder::Recorder;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn a_guarded_client_never_modifies_or_deletes_a_group_without_its_run_tag() {
+        let server =
+            mock_arm::MockServer::start(mock_arm::MockConfig { clock: mock_arm::ClockMode::Virtual, ..Default::default() }).await.unwrap();
+        let http = reqwest::Client::new();
+        let admin = MockAdmin::new(http.clone(), &server.base_url());
+        let sub = admin.info().await.unwrap().unwrap().subscription;
+        let clock: Arc<dyn Clock> = Arc::new(MockClock::new(admin).await.unwrap());
+        let base = url::Url::parse(&format!("{}/", server.base_url())).unwrap();
+        let plain = ArmClient::new(
+            http,
+            base,
+            Arc::new(crate::auth::StaticTokenCredential::new("t")),
+            crate::arm::DEFAULT_API_VERSION,
+            clock.clone(),
+            Recorder::new(None, clock),
+            RetryPolicy::default(),
+        );
+        let guarded = plain.guarded(RunGuard { run_id: "r1".into(), owner: "sp:test".into() });
+        plain.ensure_resource_group(&sub, "rg", "eastus", &json!({})).await.unwrap();
+        let body = |tags: Value| {
+            let mut b = crate::template::GroupTemplate::default().body("eastus", "x", "s", "g", &Default::default());
+            b["tags"] = tags;
+            b
+        };
+        let foreign = GroupRef { subscription: sub.clone(), resource_group: "rg".into(), name: "someone-elses".into() };
+        plain.put_group(&foreign, &body(json!({"team": "ci"}))).await.unwrap();
+        for (what, r) in [
+            ("delete", guarded.delete_group(&foreign).await.err()),
+            ("restart", guarded.group_action(&foreign, "restart").await.err()),
+            ("patch", guarded.patch_tags(&foreign, &json!({"aci-chaos-run": "r1"})).await.err()),
+            ("put", guarded.put_group(&foreign, &body(json!({"aci-chaos-run": "r1"}))).await.err()),
+        ] {
+            let e = r.unwrap_or_else(|| panic!("{what} of an untagged group was allowed"));
+            assert!(e.to_string().contains("refusing to modify or delete"), "{what}: {e}");
+        }
+        assert_eq!(plain.get_group(&foreign).await.unwrap()["tags"], json!({"team": "ci"}), "untouched");
+
+        // Its own groups: created with owner and creation tags, and deleted.
+        let own = GroupRef { subscription: sub, resource_group: "rg".into(), name: "own".into() };
+        guarded.put_group(&own, &body(json!({"aci-chaos-run": "r1"}))).await.unwrap();
+        let tags = plain.get_group(&own).await.unwrap()["tags"].clone();
+        assert_eq!((tags["aci-chaos-owner"].as_str(), tags["aci-chaos-run"].as_str()), (Some("sp:test"), Some("r1")));
+        assert!(tags["aci-chaos-created"].is_string());
+        guarded.delete_group(&own).await.unwrap();
+        assert!(matches!(plain.get_group(&own).await, Err(HarnessError::Arm { status: 404, .. })));
+    }
+}

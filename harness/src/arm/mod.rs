@@ -340,6 +340,72 @@ mod throttle_tests {
         assert!(a < b && b <= std::time::Duration::from_secs(30), "{a:?} {b:?}");
     }
 
+    /// A clock that records the waits asked of it and returns at once.
+    #[derive(Debug, Default)]
+    struct Waits(std::sync::Mutex<Vec<std::time::Duration>>);
+
+    #[async_trait::async_trait]
+    impl Clock for Waits {
+        fn now(&self) -> time::OffsetDateTime {
+            time::OffsetDateTime::now_utc()
+        }
+        async fn sleep(&self, d: std::time::Duration) -> Result<(), HarnessError> {
+            self.0.lock().unwrap().push(d);
+            Ok(())
+        }
+    }
+
+    /// Serves `answers` (remaining-quota header values) one connection each, then stops.
+    async fn server(answers: Vec<u32>) -> Url {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            for remaining in answers {
+                let (mut sock, _) = listener.accept().await.unwrap();
+                let mut buf = vec![0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let body = "{}";
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-ms-ratelimit-remaining-subscription-reads: {remaining}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+            }
+        });
+        Url::parse(&format!("http://{addr}/")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_client_pauses_when_the_quota_runs_low_and_not_before() {
+        let base = server(vec![11999, 30, 3]).await;
+        let waits = Arc::new(Waits::default());
+        let clock: Arc<dyn Clock> = waits.clone();
+        let client = ArmClient::new(
+            reqwest::Client::new(),
+            base,
+            Arc::new(crate::auth::StaticTokenCredential::new("t")),
+            DEFAULT_API_VERSION,
+            clock.clone(),
+            Recorder::new(None, clock),
+            RetryPolicy::default(),
+        );
+        for _ in 0..3 {
+            client.call(Method::GET, "/subscriptions/s?api-version=1", None).await.unwrap();
+        }
+        let w = waits.0.lock().unwrap().clone();
+        assert_eq!(w.len(), 1, "only the answer with 3 left slows down: {w:?}");
+        assert_eq!(
+            w[0],
+            throttle_delay(&{
+                let mut h = HeaderMap::new();
+                h.insert("x-ms-ratelimit-remaining-subscription-reads", "3".parse().unwrap());
+                h
+            })
+            .unwrap()
+        );
+    }
+
     #[test]
     fn a_missing_or_bad_ca_file_is_an_error_not_a_panic() {
         assert!(http_client(Some(std::path::Path::new("/nonexistent/ca.pem")), std::time::Duration::from_secs(1)).is_err());
