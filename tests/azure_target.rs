@@ -452,3 +452,30 @@ fn inspect_finds_the_crash_looping_azp_agent_and_reports_healthy_groups_as_healt
     assert!(md.starts_with("| group | container | verdict |") && md.contains("| agent-a | azp-agent | healthy |"), "{}", text(&o));
     assert!(!md.contains("agent-b"));
 }
+
+#[test]
+fn workload_identity_and_auto_say_which_credential_they_used() {
+    let mock = Mock::start();
+    let tmp = tempfile::tempdir().unwrap();
+    mock.put_rg("empty");
+    let token_file = tmp.path().join("federated-token");
+    std::fs::write(&token_file, "eyJhbGciOiJub25lIn0.eyJzdWIiOiJyZXBvOmFjaS1jaGFvcyJ9.").unwrap();
+    let args: Vec<String> = mock.azure_args().into_iter().filter(|a| a != "env").collect();
+    let args: Vec<String> = args.into_iter().filter(|a| a != "--auth").collect();
+    for auth in ["workload-identity", "auto"] {
+        let o = bin(tmp.path())
+            .env_remove("AZURE_CLIENT_SECRET")
+            .env("AZURE_FEDERATED_TOKEN_FILE", &token_file)
+            .args(["inspect", "-g", "empty", "--auth", auth])
+            .args(&args)
+            .output()
+            .unwrap();
+        let t = text(&o);
+        assert!(o.status.success(), "{auth}: {t}");
+        assert!(t.contains("auth: using workload-identity credential (owner sp:app-7)"), "{auth}: {t}");
+        assert!(t.contains("no container groups in empty"), "{t}");
+    }
+    // auto with a client secret picks env first.
+    let o = bin(tmp.path()).args(["inspect", "-g", "empty", "--auth", "auto"]).args(&args).output().unwrap();
+    assert!(text(&o).contains("auth: using env credential"), "{}", text(&o));
+}
