@@ -192,9 +192,10 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 
 /// `aci-chaos cleanup`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["run", "all_runs"])))]
 pub struct CleanupArgs {
     /// Delete the groups of this run (its aci-chaos-run tag).
-    #[arg(long, conflicts_with = "all_runs", required_unless_present = "all_runs")]
+    #[arg(long)]
     pub run: Option<String>,
     /// Delete the groups of every aci-chaos run.
     #[arg(long)]
