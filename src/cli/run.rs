@@ -1,5 +1,14 @@
 //! `aci-chaos run`: resolve the target, run the suites, write the evidence, print the summary.
 
+/// Writes a line to stdout, ignoring a closed pipe (`aci-chaos run … | head`): by then the run
+/// has cleaned up, and a panic on output would be the last thing a user sees.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 use super::Failure;
 use super::args::{FailOn, RunArgs};
 use super::progress::Bar;
@@ -387,19 +396,19 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
     let result: Result<_, Failure> = Ok(result);
     let ev = write_reports(&dir, args.no_redact)?;
     let summary = ev.summary();
-    println!("{}", summary.to_text().trim_end());
-    println!();
+    out!("{}", summary.to_text().trim_end());
+    out!();
     if let Some(e) = &error {
         eprintln!("warning: the run is incomplete: {e}");
     }
     let outcomes = result.as_ref().map(|r| r.outcomes.clone()).unwrap_or_default();
     for o in &outcomes {
-        println!("{} {}: {} of {} iterations met the expectation", if o.passed { "pass" } else { "FAIL" }, o.scenario, o.met, o.total);
+        out!("{} {}: {} of {} iterations met the expectation", if o.passed { "pass" } else { "FAIL" }, o.scenario, o.met, o.total);
     }
     if !outcomes.is_empty() {
-        println!();
+        out!();
     }
-    println!(
+    out!(
         "evidence written to {}/ (report.md, evidence.csv, junit.xml, history.jsonl) in {:.1}s",
         dir.display(),
         started.elapsed().as_secs_f64()
@@ -482,9 +491,9 @@ fn preflight(args: &RunArgs, suites: &[Suite], run_id: &str, resource_group: &st
     let prices = Prices { vcpu_second: args.price_vcpu_second, gb_second: args.price_gb_second };
     let plan = aci_chaos_harness::plan::plan(suites, &target, prices, DEFAULT_API_VERSION);
     if args.dry_run {
-        println!("dry run of run {run_id} against {} (nothing is sent, no credential is requested)\n", args.target);
+        out!("dry run of run {run_id} against {} (nothing is sent, no credential is requested)\n", args.target);
         if azure {
-            println!("every resource is tagged aci-chaos-run={run_id} and aci-chaos-owner=<the signed-in user or service principal>\n");
+            out!("every resource is tagged aci-chaos-run={run_id} and aci-chaos-owner=<the signed-in user or service principal>\n");
         }
         print!("{}", plan.to_text());
     }
