@@ -2,14 +2,9 @@
 
 use super::Failure;
 use super::args::CleanupArgs;
-use super::run::{azure_roots, azure_subscription, connect_azure};
-use aci_chaos_harness::arm::retry::RetryPolicy;
-use aci_chaos_harness::arm::{ArmClient, DEFAULT_API_VERSION};
+use super::run::azure_client;
 use aci_chaos_harness::cleanup::{Selector, sweep};
-use aci_chaos_harness::clock::{Clock, RealClock};
-use aci_chaos_harness::recorder::Recorder;
 use anyhow::anyhow;
-use std::sync::Arc;
 
 /// Sweeps tagged groups; exit 0 when every selected group was deleted, 1 when some could not be.
 pub async fn command(args: CleanupArgs) -> Result<u8, Failure> {
@@ -18,19 +13,7 @@ pub async fn command(args: CleanupArgs) -> Result<u8, Failure> {
     {
         return Err(Failure::usage(anyhow!("--run `{r}`: expected a run id as a run prints it (e.g. 3fa2c1)")));
     }
-    let subscription = azure_subscription(&args.azure)?;
-    let (resolved, http, endpoint) = connect_azure(&args.azure).await?;
-    let clock: Arc<dyn Clock> = Arc::new(RealClock);
-    let client = ArmClient::new(
-        http,
-        endpoint,
-        resolved.credential,
-        DEFAULT_API_VERSION,
-        clock.clone(),
-        Recorder::new(None, clock),
-        RetryPolicy::default(),
-    )
-    .with_extra_roots(azure_roots(&args.azure)?);
+    let (subscription, client) = azure_client(&args.azure).await?;
     let sel = Selector { run: args.run.clone(), older_than: args.older_than };
     let what = match &sel.run {
         Some(r) => format!("aci-chaos-run={r}"),

@@ -167,6 +167,25 @@ pub async fn connect_azure(
     Ok((resolved, http, endpoint))
 }
 
+/// The subscription and a history-less ARM client on the real clock, for the commands that look
+/// after a subscription outside a run (`cleanup`, `inspect`).
+pub async fn azure_client(azure: &super::args::AzureArgs) -> Result<(String, ArmClient), Failure> {
+    let subscription = azure_subscription(azure)?;
+    let (resolved, http, endpoint) = connect_azure(azure).await?;
+    let clock: Arc<dyn Clock> = Arc::new(RealClock);
+    let client = ArmClient::new(
+        http,
+        endpoint,
+        resolved.credential,
+        DEFAULT_API_VERSION,
+        clock.clone(),
+        Recorder::new(None, clock),
+        RetryPolicy::default(),
+    )
+    .with_extra_roots(azure_roots(azure)?);
+    Ok((subscription, client))
+}
+
 async fn resolve_target(args: &RunArgs, seed: u64, http: &reqwest::Client) -> Result<Target, Failure> {
     match args.target.as_str() {
         "azure" => {
