@@ -5,7 +5,8 @@
 //! `host-failure` (containers go down; the group is rehosted after a delay), `zone-outage`
 //! (every group in a zone), `maintenance-wave` (groups across the region rehosted within a time
 //! window). Control-plane faults act on requests: throttling with `Retry-After`, 5xx, added
-//! latency, slow long-running operations, dropped connections.
+//! latency, slow long-running operations, dropped connections, and a low subscription request
+//! budget (`ratelimit-budget`, see [`crate::ratelimit`]).
 //!
 //! Faults fire at once through the admin plane, or from a plan (a TOML fault file, or the admin
 //! plane) at a virtual time or at a rate. Every fault that fires is logged with its time and
@@ -29,6 +30,11 @@
 //! rate = 0.1                           # share of matching requests
 //! effect = "throttle"                  # throttle, error-500, error-503, drop, latency, slow-lro
 //! retry-after = "5s"
+//!
+//! [[control]]
+//! effect = "ratelimit-budget"          # every subscription's request budget set this low now
+//! reads = 30                           # x-ms-ratelimit-remaining-subscription-reads (of 12000/h)
+//! writes = 5                           # …-writes (of 1200/h); 429 SubscriptionRequestsThrottled at 0
 //! ```
 
 use crate::error::ArmError;
@@ -262,6 +268,9 @@ pub enum Effect {
     Latency,
     /// Long-running operations take `factor` times longer.
     SlowLro,
+    /// Every subscription's rate-limit buckets are set to `reads` / `writes` requests (then
+    /// refill as usual): the `x-ms-ratelimit-remaining-*` headers run low, then 429.
+    RatelimitBudget,
 }
 
 /// A control-plane fault rule.
@@ -271,7 +280,8 @@ pub struct ControlRule {
     /// Which requests.
     #[serde(default = "any_op")]
     pub operation: OperationKind,
-    /// Share of matching requests affected (0 to 1).
+    /// Share of matching requests affected (0 to 1; 1 when not given).
+    #[serde(default = "all_requests")]
     pub rate: f64,
     /// What happens.
     pub effect: Effect,
@@ -284,10 +294,20 @@ pub struct ControlRule {
     /// Slow-down factor for `slow-lro`.
     #[serde(default)]
     pub factor: Option<f64>,
+    /// Reads left in every subscription's budget, for `ratelimit-budget`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reads: Option<u64>,
+    /// Writes left in every subscription's budget, for `ratelimit-budget`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes: Option<u64>,
 }
 
 fn any_op() -> OperationKind {
     OperationKind::Any
+}
+
+fn all_requests() -> f64 {
+    1.0
 }
 
 /// A fault file: planned runtime faults and control-plane rules.
@@ -376,6 +396,14 @@ impl FaultPlan {
             }
             if c.retry_after.is_some_and(|r| r.0 > Duration::from_secs(3600)) {
                 return Err(ArmError::invalid_parameter(format!("control[{i}]: retry-after of at most 1h expected")));
+            }
+            if c.effect == Effect::RatelimitBudget && c.reads.is_none() && c.writes.is_none() {
+                return Err(ArmError::invalid_parameter(format!(
+                    "control[{i}]: effect ratelimit-budget needs `reads` and/or `writes`, e.g. reads = 30"
+                )));
+            }
+            if c.effect != Effect::RatelimitBudget && (c.reads.is_some() || c.writes.is_some()) {
+                return Err(ArmError::invalid_parameter(format!("control[{i}]: `reads` and `writes` belong to effect ratelimit-budget")));
             }
             if c.effect == Effect::SlowLro && !c.factor.is_some_and(|f| (1.0..=1000.0).contains(&f)) {
                 return Err(ArmError::invalid_parameter(format!("control[{i}]: effect slow-lro needs a `factor` from 1 to 1000")));
@@ -518,7 +546,7 @@ pub fn control_error(rule: &ControlRule) -> ControlAction {
         ),
         Effect::Drop => ControlAction::Drop,
         Effect::Latency => ControlAction::Delay(rule.latency.map(|s| s.0).unwrap_or_default()),
-        Effect::SlowLro => ControlAction::Delay(Duration::ZERO),
+        Effect::SlowLro | Effect::RatelimitBudget => ControlAction::Delay(Duration::ZERO),
     }
 }
 

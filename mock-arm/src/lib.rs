@@ -15,6 +15,7 @@
 //! ```
 
 pub mod aad;
+pub mod activity;
 pub mod admin;
 pub mod api;
 pub mod api_version;
@@ -25,6 +26,7 @@ pub mod faults;
 pub mod model;
 pub mod persist;
 pub mod probe;
+pub mod ratelimit;
 pub mod redact;
 pub mod route;
 pub mod server;

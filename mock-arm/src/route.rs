@@ -39,6 +39,11 @@ pub enum Route {
     LocationInfo { location: String, what: String },
     /// `/providers/Microsoft.ContainerInstance/operations`
     ProviderOperations,
+    /// `/subscriptions/{sub}/providers/Microsoft.Insights/eventtypes/management/values`: the activity log
+    ActivityLog {
+        /// Subscription id as sent.
+        subscription: String,
+    },
     /// `/metadata/endpoints`
     MetadataEndpoints,
     /// `/{tenant}/v2.0/.well-known/openid-configuration` (`v2`) or `/{tenant}/.well-known/openid-configuration`
@@ -116,6 +121,16 @@ pub fn route(path: &str) -> Route {
         [subs, sub, p, ns, cgs] if eq(subs, "subscriptions") && eq(p, "providers") && eq(ns, PROVIDER) && eq(cgs, "containergroups") => {
             Route::GroupsInSubscription { subscription: sub.to_string() }
         }
+        [subs, sub, p, ns, et, m, v]
+            if eq(subs, "subscriptions")
+                && eq(p, "providers")
+                && eq(ns, "microsoft.insights")
+                && eq(et, "eventtypes")
+                && eq(m, "management")
+                && eq(v, "values") =>
+        {
+            Route::ActivityLog { subscription: sub.to_string() }
+        }
         [subs, _sub, p, ns, locs, loc, kind, id]
             if eq(subs, "subscriptions") && eq(p, "providers") && eq(ns, PROVIDER) && eq(locs, "locations") =>
         {
@@ -182,6 +197,10 @@ mod tests {
         assert_eq!(route("/t1/v2.0/.well-known/openid-configuration"), Route::OpenIdConfiguration { tenant: "t1".into(), v2: true });
         assert_eq!(route("/t1/oauth2/v2.0/token"), Route::Token { tenant: "t1".into() });
         assert_eq!(route("/providers/Microsoft.ContainerInstance/operations"), Route::ProviderOperations);
+        assert_eq!(
+            route("/subscriptions/s/providers/microsoft.insights/eventTypes/management/values"),
+            Route::ActivityLog { subscription: "s".into() }
+        );
         assert_eq!(
             route("/subscriptions/s/resourceGroups/my%20rg"),
             Route::ResourceGroup { subscription: "s".into(), resource_group: "my rg".into() }

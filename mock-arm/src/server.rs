@@ -136,8 +136,11 @@ async fn dispatch(State(app): State<AppState>, method: Method, uri: Uri, headers
             None => {}
         }
     }
+    let authed = !is_admin && api::check_bearer(&headers).is_ok();
+    // The subscription's request budget (authenticated ARM requests only, as ARM counts them).
+    let budget = if authed { crate::ratelimit::subscription_of(path) } else { None };
     // A GET that was answered before and cached (see `ReadCache`) is served without routing.
-    let probe_key = (method == Method::GET && !is_admin && api::check_bearer(&headers).is_ok()).then(|| format!("{base}{uri}"));
+    let probe_key = (method == Method::GET && authed).then(|| format!("{base}{uri}"));
     let resp = {
         let mut guard = app.lock();
         let shared = &mut *guard;
@@ -145,8 +148,11 @@ async fn dispatch(State(app): State<AppState>, method: Method, uri: Uri, headers
         if probe_key.is_none() || shared.world.next_event().is_some_and(|t| t <= now) {
             shared.cache.clear();
         }
+        let remaining = budget.map(|sub| shared.world.take_request_budget(sub, is_mutation(&method)));
         let hit = probe_key.as_deref().and_then(|k| shared.cache.get(k));
-        let mut resp = if let Some((status, bytes)) = hit {
+        let mut resp = if let Some(Err((err, retry_after))) = remaining.clone() {
+            crate::faults::failed_response(err, Some(retry_after))
+        } else if let Some((status, bytes)) = hit {
             let mut r = status.into_response();
             api::set_json_body(&mut r, bytes);
             r
@@ -180,6 +186,9 @@ async fn dispatch(State(app): State<AppState>, method: Method, uri: Uri, headers
             }
             resp
         };
+        if let Some(Ok((header, left))) = remaining {
+            resp.headers_mut().insert(header, HeaderValue::from(left));
+        }
         let rid = shared.world.next_request_id();
         if let Ok(v) = HeaderValue::from_str(&rid) {
             resp.headers_mut().insert("x-ms-request-id", v.clone());

@@ -5,12 +5,14 @@
 //! finishing, crash-loop restarts, scheduled faults, recoveries) is an event applied in time
 //! order when the clock passes it.
 
+use crate::activity::{ActivityLog, Health, Write};
 use crate::clock::{Clock, ClockMode, rfc3339};
 use crate::error::ArmError;
 use crate::model::{
     Container, ContainerState, Event, Group, OutputLine, Pending, PendingKind, Placement, ResourceGroup, normalize_location, push_event,
 };
 use crate::probe::{self, Profile};
+use crate::ratelimit::RateLimits;
 use axum::http::StatusCode;
 use base64::Engine;
 use rand::{Rng, SeedableRng};
@@ -112,6 +114,10 @@ pub struct World {
     pub(crate) outages: BTreeMap<String, OffsetDateTime>,
     /// The simulated Key Vault: `vault/secret` (lowercase) → value. Never shown.
     pub(crate) vault: BTreeMap<String, String>,
+    /// The activity log of user writes and platform events (never a secret).
+    pub(crate) activity: ActivityLog,
+    /// The subscriptions' request budgets (`x-ms-ratelimit-remaining-*`).
+    pub(crate) ratelimits: RateLimits,
     /// While a scheduled event is applied: its time (a fault planned for day 3 happens on day 3,
     /// even when the clock was advanced straight to day 30).
     event_time: Option<OffsetDateTime>,
@@ -143,7 +149,6 @@ impl World {
             clock: Clock::new(config.clock),
             rng: ChaCha8Rng::seed_from_u64(derive_seed(config.seed, &["world"])),
             control_rng: ChaCha8Rng::seed_from_u64(derive_seed(config.seed, &["control"])),
-            config,
             resource_groups: BTreeMap::new(),
             groups: BTreeMap::new(),
             operations: BTreeMap::new(),
@@ -153,10 +158,13 @@ impl World {
             plan: FaultPlan::default(),
             outages: BTreeMap::new(),
             vault: BTreeMap::new(),
+            activity: ActivityLog::new(config.seed, &config.tenant),
+            ratelimits: RateLimits::default(),
             event_time: None,
             generations: BTreeMap::new(),
             op_counter: 0,
             request_counter: 0,
+            config,
         }
     }
 
@@ -642,6 +650,17 @@ impl World {
         from: Option<Placement>,
         to: Option<Placement>,
     ) -> FaultRecord {
+        let at = self.t();
+        let moved = from.as_ref().zip(to.as_ref()).is_some_and(|(f, t)| f.host != t.host);
+        match (kind, &to) {
+            (FaultKind::HostFailure, None) => self.activity.health_down(at, &target, Health::HostFailure),
+            (FaultKind::ZoneOutage, None) => self.activity.health_down(at, &target, Health::ZoneOutage),
+            (FaultKind::HostFailure | FaultKind::ZoneOutage, Some(_)) => self.activity.health_up(at, &target, Health::Moved),
+            (FaultKind::MaintenanceRestart, _) => self.activity.health_up(at, &target, Health::Maintenance),
+            (FaultKind::MaintenanceWave, _) if moved => self.activity.health_up(at, &target, Health::MaintenanceMove),
+            (FaultKind::MaintenanceWave, _) => self.activity.health_up(at, &target, Health::Maintenance),
+            (FaultKind::Rehost, _) => self.activity.health_up(at, &target, Health::Moved),
+        }
         let rec = FaultRecord {
             seq: self.faults.len() as u64 + 1,
             at: rfc3339(self.t()),
@@ -752,6 +771,8 @@ impl World {
                 let movable_at = now + spec.recover_after.map(|s| s.0).unwrap_or(Duration::from_secs(300));
                 self.outages.insert(zone.clone(), until);
                 self.at(until, Scheduled::OutageEnd { zone: zone.clone() });
+                let (sub, location) = (self.config.subscription.clone(), self.region_of_zone(&zone));
+                self.activity.zone_outage(now, &sub, &zone, &location, false);
                 let hit: Vec<(String, bool)> = self
                     .groups
                     .iter()
@@ -810,6 +831,8 @@ impl World {
             Scheduled::OutageEnd { zone } => {
                 if self.outages.get(&zone).is_some_and(|until| *until <= at) {
                     self.outages.remove(&zone);
+                    let (sub, location) = (self.config.subscription.clone(), self.region_of_zone(&zone));
+                    self.activity.zone_outage(at, &sub, &zone, &location, true);
                 }
             }
             Scheduled::Planned { rule, group } => self.run_planned(at, rule, group),
@@ -867,6 +890,9 @@ impl World {
                 _ => {}
             }
         }
+        for r in plan.control.iter().filter(|r| r.effect == Effect::RatelimitBudget) {
+            self.ratelimits.set_budget(r.reads, r.writes);
+        }
         self.plan.fault.extend(plan.fault);
         self.plan.control.extend(plan.control);
         let live: Vec<String> = self.groups.iter().filter(|(_, g)| g.placement.is_some()).map(|(k, _)| k.clone()).collect();
@@ -923,7 +949,8 @@ impl World {
             .plan
             .control
             .iter()
-            .filter(|r| r.effect != Effect::SlowLro && (r.operation == op || r.operation == OperationKind::Any))
+            .filter(|r| !matches!(r.effect, Effect::SlowLro | Effect::RatelimitBudget))
+            .filter(|r| r.operation == op || r.operation == OperationKind::Any)
             .cloned()
             .collect();
         for r in rules {
@@ -971,6 +998,33 @@ impl World {
     /// Every fault that fired, in order.
     pub fn faults(&self) -> &[FaultRecord] {
         &self.faults
+    }
+
+    /// The activity log.
+    pub fn activity(&self) -> &ActivityLog {
+        &self.activity
+    }
+
+    /// Records a user write on a container group in the activity log, at the clock's time:
+    /// answered with `http`, or failed with an ARM error `code`.
+    pub fn record_write(&mut self, resource_id: &str, write: Write, caller: &str, http: u16, code: Option<&str>) {
+        let now = self.now();
+        self.activity.write(now, resource_id, write, caller, http, code);
+    }
+
+    /// Takes one request from a subscription's rate-limit budget (see [`crate::ratelimit`]).
+    pub fn take_request_budget(&mut self, subscription: &str, write: bool) -> Result<(&'static str, u64), (ArmError, std::time::Duration)> {
+        let now = self.now();
+        self.ratelimits.take(subscription, write, now)
+    }
+
+    /// The region a zone's groups are in (the first group's, else `eastus`), for service health.
+    fn region_of_zone(&self, zone: &str) -> String {
+        self.groups
+            .values()
+            .find(|g| g.placement.as_ref().is_some_and(|p| p.zone == zone))
+            .map(|g| g.location.clone())
+            .unwrap_or_else(|| "eastus".into())
     }
 
     /// A snapshot of the world for the admin plane: placements and states, secrets absent.

@@ -1,4 +1,5 @@
-//! The same seed and the same requests give byte-identical state snapshots, logs and fault logs.
+//! The same seed and the same requests give byte-identical state snapshots, logs, fault logs
+//! and activity logs.
 
 use mock_arm::{ClockMode, MockConfig, MockServer};
 use reqwest::{Client, Method};
@@ -104,6 +105,21 @@ async fn scenario(m: &M) -> Vec<String> {
         }
     }
     out.push(m.call(Method::GET, "/_aci-chaos/state", None).await.1);
+    // The activity log of those 30 days: every write and every platform event, all pages.
+    let filter = "eventTimestamp%20ge%20%272026-01-01T00:00:00Z%27%20and%20resourceGroupName%20eq%20%27rg%27";
+    let mut next = Some(format!(
+        "/subscriptions/{SUB}/providers/Microsoft.Insights/eventtypes/management/values?api-version=2015-04-01&$filter={filter}"
+    ));
+    let mut events = 0;
+    while let Some(path) = next.take() {
+        let (s, page) = m.call(Method::GET, &path, None).await;
+        assert_eq!(s, 200, "{page}");
+        let v: Value = serde_json::from_str(&page).unwrap();
+        events += v["value"].as_array().unwrap().len();
+        next = v["nextLink"].as_str().map(|l| l.trim_start_matches(&m.server.base_url()).to_string());
+        out.push(page);
+    }
+    assert!(events > 20, "the activity log holds the writes and faults: {events}");
     out.push(m.call(Method::GET, "/_aci-chaos/faults", None).await.1);
     out
 }

@@ -2,7 +2,7 @@
 //! delete / faults / time against the mock's world, with the invariants checked after every
 //! operation:
 //!
-//! - no view ARM returns (get, list, snapshot) ever carries a secret value;
+//! - no view ARM returns (get, list, snapshot, activity log) ever carries a secret value;
 //! - without a loss hypothesis, every running container sees exactly the secrets of its stored
 //!   spec, and its probe line reports their fingerprints;
 //! - `restartCount` never decreases while a group lives;
@@ -10,6 +10,7 @@
 //! - list items never carry `instanceView`.
 
 use mock_arm::ClockMode;
+use mock_arm::activity::Write;
 use mock_arm::faults::{FaultKind, FaultSpec, Span};
 use mock_arm::probe::fingerprint;
 use mock_arm::world::{Timings, World, WorldConfig};
@@ -109,7 +110,15 @@ impl Model {
         let w = &mut self.world;
         // Refusals (409 while busy, 404 for a missing group, updates that need recreate) are
         // part of the model: they must simply leave the invariants intact.
-        let _ = match op.clone() {
+        let write = match op {
+            Op::Create { .. } | Op::Update { .. } => Some(Write::Write),
+            Op::Restart(_) => Some(Write::Restart),
+            Op::Stop(_) => Some(Write::Stop),
+            Op::Start(_) => Some(Write::Start),
+            Op::Delete(_) => Some(Write::Delete),
+            _ => None,
+        };
+        let result = match op.clone() {
             Op::Create { g, zonal, agent } => {
                 let _ = w.delete_group(SUB, RG, &name(g));
                 self.restart_counts.retain(|k, _| !k.starts_with(&format!("{}/", name(g))));
@@ -154,12 +163,24 @@ impl Model {
                 Ok(())
             }
         };
+        // What the API layer records of a write (it sees the same answer).
+        let g = match op {
+            Op::Create { g, .. } | Op::Update { g, .. } | Op::Restart(g) | Op::Stop(g) | Op::Start(g) | Op::Delete(g) => *g,
+            _ => 0,
+        };
+        if let Some(write) = write {
+            match &result {
+                Ok(()) => self.world.record_write(&id(g), write, "model", 200, None),
+                Err(e) => self.world.record_write(&id(g), write, "model", e.status.as_u16(), Some(&e.code)),
+            }
+        }
         self.world.tick();
     }
 
     fn check(&mut self) -> Result<(), TestCaseError> {
         let groups: Vec<String> = self.world.list_groups(SUB, Some(RG)).unwrap().iter().map(|g| g.name.clone()).collect();
         let mut wire = serde_json::to_string(&self.world.snapshot()).unwrap();
+        wire.push_str(&serde_json::to_string(&self.world.activity().all()).unwrap());
         for g in self.world.list_groups(SUB, Some(RG)).unwrap() {
             let listed = g.view(false);
             prop_assert!(listed["properties"].get("instanceView").is_none(), "list item with instanceView");

@@ -1,5 +1,6 @@
 //! The ARM-facing API: request parsing, auth, api-version checks, and dispatch to handlers.
 
+pub mod activity;
 pub mod containers;
 pub mod groups;
 pub mod locations;
@@ -197,17 +198,26 @@ pub fn handle(shared: &mut Shared, req: &Req) -> Result<Response, ArmError> {
         }
         Group(gp) => {
             aci(req)?;
-            match req.method {
+            let answer = match req.method {
                 Method::PUT => groups::put(world, req, gp),
                 Method::GET => groups::get(world, gp),
                 Method::PATCH => groups::patch(world, req, gp),
                 Method::DELETE => groups::delete(world, gp),
                 _ => Err(method_not_allowed(req)),
-            }
+            };
+            activity::record(world, req, gp, None, &answer);
+            answer
         }
         GroupAction(gp, action) => {
             aci(req)?;
-            groups::action(world, req, gp, action)
+            let answer = groups::action(world, req, gp, action);
+            activity::record(world, req, gp, Some(action), &answer);
+            answer
+        }
+        ActivityLog { subscription } => {
+            api_version::check(req.api_version(), crate::activity::API_VERSIONS, "eventtypes")?;
+            get_only(req)?;
+            activity::list(world, req, subscription)
         }
         ContainerAction(gp, container, action) => {
             aci(req)?;
