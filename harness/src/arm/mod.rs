@@ -1,6 +1,7 @@
 //! The one ARM client: bearer auth through `TokenCredential`, retries with jittered back-off
 //! that honour `Retry-After`, long-running-operation polling, and a history line per call.
 
+pub mod activity;
 pub mod group;
 pub mod lro;
 pub mod retry;
