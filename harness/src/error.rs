@@ -78,11 +78,15 @@ pub enum HarnessError {
     /// Anything else the target said that made no sense.
     #[error("{0}")]
     Protocol(String),
+    /// A run folder cannot be resumed or driven (no state, another process has it, a step that
+    /// needs what a resume does not have).
+    #[error("{0}")]
+    Resume(String),
 }
 
 impl HarnessError {
     /// Whether this is bad input from the user (exit code 2).
     pub fn is_usage(&self) -> bool {
-        matches!(self, Self::Suite { .. } | Self::NeedsMock { .. })
+        matches!(self, Self::Suite { .. } | Self::NeedsMock { .. } | Self::Resume(_))
     }
 }

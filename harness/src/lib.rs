@@ -19,6 +19,7 @@ pub mod probe;
 pub mod recorder;
 pub mod runner;
 pub mod secret;
+pub mod state;
 pub mod suite;
 pub mod template;
 

@@ -27,7 +27,18 @@ impl std::fmt::Debug for Recorder {
 impl Recorder {
     /// A recorder writing to `writer` (or only to memory when `None`).
     pub fn new(writer: Option<HistoryWriter>, clock: Arc<dyn Clock>) -> Self {
-        Self { inner: Arc::new(Mutex::new(Inner { writer, seq: 0, lines: Vec::new() })), clock }
+        Self::resume(writer, 0, clock)
+    }
+
+    /// A recorder going on from line `seq` of an existing history (a resumed run).
+    pub fn resume(writer: Option<HistoryWriter>, seq: u64, clock: Arc<dyn Clock>) -> Self {
+        Self { inner: Arc::new(Mutex::new(Inner { writer, seq, lines: Vec::new() })), clock }
+    }
+
+    /// How much history is written: the last `seq` and the file's length.
+    pub fn mark(&self) -> crate::state::HistoryMark {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        crate::state::HistoryMark { seq: g.seq, bytes: g.writer.as_ref().map(HistoryWriter::bytes).unwrap_or(0) }
     }
 
     /// Records one line.

@@ -11,6 +11,7 @@ use crate::mock_admin::{FiredFault, MockAdmin};
 use crate::probe::LogReading;
 use crate::recorder::Recorder;
 use crate::secret::{Secret, SecretSource};
+use crate::state::{IterationState, MemberState, RunProgress, SoakState, StateFile};
 use crate::suite::{Fate, Scenario, Step, Suite, UpdateVariant};
 use crate::template::GroupTemplate;
 use aci_chaos_reports::{ArmView, CheckRow, FaultEvent, Phase, PlacementView, Record, StepEvent, Verdict};
@@ -85,6 +86,31 @@ pub struct RunResult {
     pub interrupted: bool,
     /// Scenarios with an expectation, and whether they passed.
     pub outcomes: Vec<ScenarioOutcome>,
+    /// Why the run stopped on purpose with its groups still running (`--detach`, one round of
+    /// `soak check` done, or the next round not due yet); `None` when it ran to its end.
+    pub detached: Option<String>,
+}
+
+/// How a process drives a run: all at once, or a soak round at a time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DriveMode {
+    /// Soak rounds this process may do before it stops and leaves the soak running (`None`: no
+    /// limit; `Some(0)`: stop when the first soak begins, `--detach`; `Some(1)`: `soak check`).
+    pub soak_rounds: Option<u64>,
+    /// On a real clock, the longest wait for a round that is not due yet; a round due later is
+    /// left for the next call (`soak check`). `None`: wait.
+    pub max_wait: Option<Duration>,
+    /// An interrupt leaves the groups running and the state as last saved, instead of cleaning
+    /// up (`soak check`: a cancelled scheduler job must not end a months-long soak).
+    pub keep_on_interrupt: bool,
+}
+
+/// How an iteration ended.
+enum Flow {
+    /// Ran to its end (cleanup follows).
+    Done,
+    /// Stopped on purpose, groups left running.
+    Detached,
 }
 
 /// The engine.
@@ -99,6 +125,14 @@ pub struct Runner<'a> {
     faults_seen: Mutex<u64>,
     met: Mutex<BTreeMap<String, (usize, usize)>>,
     unreachable: AtomicBool,
+    state: Option<&'a StateFile>,
+    resuming: bool,
+    mode: DriveMode,
+    rounds_left: Mutex<Option<u64>>,
+    detached: Mutex<Option<String>>,
+    done: Mutex<Vec<(String, u32)>>,
+    first_error: Mutex<Option<String>>,
+    created_rg: AtomicBool,
 }
 
 /// The name of a scenario iteration's group: `acc-<run>-<scenario>-<n>`, with `-a`, `-b`, …
@@ -116,6 +150,8 @@ struct Member {
     g: GroupRef,
     template: GroupTemplate,
     secrets: BTreeMap<Channel, Secret>,
+    /// Whether `secrets` holds the values (false after a resume on Azure: they were never saved).
+    secrets_known: bool,
     expected: BTreeMap<Channel, String>,
     placement: PlacementView,
     deleted: bool,
@@ -155,7 +191,85 @@ impl<'a> Runner<'a> {
             faults_seen: Mutex::new(0),
             met: Mutex::new(BTreeMap::new()),
             unreachable: AtomicBool::new(false),
+            state: None,
+            resuming: false,
+            mode: DriveMode::default(),
+            rounds_left: Mutex::new(None),
+            detached: Mutex::new(None),
+            done: Mutex::new(Vec::new()),
+            first_error: Mutex::new(None),
+            created_rg: AtomicBool::new(false),
         }
+    }
+
+    /// Saves the run's progress to `state` at every consistent point; with `resume`, goes on
+    /// from the progress saved there instead of starting. Needs `parallel = 1` (one iteration
+    /// in flight, so the history mark is exact).
+    pub fn with_state(mut self, state: &'a StateFile, resume: bool) -> Self {
+        self.state = Some(state);
+        self.resuming = resume;
+        self
+    }
+
+    /// Drives the run a round at a time, or stops at the first soak (see [`DriveMode`]).
+    pub fn with_mode(mut self, mode: DriveMode) -> Self {
+        self.mode = mode;
+        *self.rounds_left.lock().unwrap_or_else(|p| p.into_inner()) = mode.soak_rounds;
+        self
+    }
+
+    /// Saves the progress and where the current iteration stands.
+    fn checkpoint(&self, current: Option<IterationState>) -> Result<(), HarnessError> {
+        let Some(state) = self.state else { return Ok(()) };
+        let progress = RunProgress {
+            done: self.done.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            met: self.met.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            first_error: self.first_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            faults_seen: *self.faults_seen.lock().unwrap_or_else(|p| p.into_inner()),
+            created_resource_group: self.created_rg.load(Ordering::SeqCst),
+            current,
+        };
+        let mark = self.recorder.mark();
+        state.save(|s| {
+            s.progress = progress;
+            s.history = mark;
+        })
+    }
+
+    fn iteration_state(
+        sc: &Scenario,
+        n: u32,
+        members: &[Member],
+        next_step: u32,
+        soak: Option<SoakState>,
+        error: Option<String>,
+    ) -> IterationState {
+        IterationState {
+            scenario: sc.name.clone(),
+            iteration: n,
+            next_step,
+            members: members
+                .iter()
+                .map(|m| MemberState {
+                    name: m.g.name.clone(),
+                    template: m.template.clone(),
+                    expected: m.expected.clone(),
+                    placement: m.placement.clone(),
+                    deleted: m.deleted,
+                    last: m.last.clone(),
+                })
+                .collect(),
+            soak,
+            error,
+        }
+    }
+
+    fn detach(&self, why: String) {
+        self.detached.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(why);
+    }
+
+    fn is_detached(&self) -> bool {
+        self.detached.lock().unwrap_or_else(|p| p.into_inner()).is_some()
     }
 
     /// Refuses, before anything is deployed, suites that need the mock on a target that is not.
@@ -179,28 +293,71 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
-    /// Runs every scenario of every suite.
+    /// Runs every scenario of every suite (or, resuming, what is left of them).
     pub async fn run(&self, suites: &[Suite]) -> Result<RunResult, HarnessError> {
         self.preflight(suites)?;
-        let work: Vec<(&Scenario, u32)> =
-            suites.iter().flat_map(|s| &s.scenarios).flat_map(|sc| (1..=sc.iterations).map(move |n| (sc, n))).collect();
-        self.progress.planned(work.iter().map(|(s, _)| 1 + s.steps.len() as u64).sum());
-        if let Some(m) = &self.mock {
-            *self.faults_seen.lock().unwrap_or_else(|p| p.into_inner()) = m.faults().await?.last().map(|f| f.seq).unwrap_or(0);
-            let planned: Vec<Value> = suites.iter().flat_map(|s| s.mock_faults.iter().cloned()).collect();
-            if !planned.is_empty() {
-                m.plan(&json!({"fault": planned})).await?;
-            }
+        let mut current = None;
+        if self.resuming {
+            let saved = self.state.map(|s| s.get().progress).unwrap_or_default();
+            *self.done.lock().unwrap_or_else(|p| p.into_inner()) = saved.done.clone();
+            *self.met.lock().unwrap_or_else(|p| p.into_inner()) = saved.met;
+            *self.first_error.lock().unwrap_or_else(|p| p.into_inner()) = saved.first_error;
+            *self.faults_seen.lock().unwrap_or_else(|p| p.into_inner()) = saved.faults_seen;
+            self.created_rg.store(saved.created_resource_group, Ordering::SeqCst);
+            current = saved.current;
         }
-        let tags = crate::template::tags(&self.cfg.run_id, "-");
-        let created_rg =
-            self.client.ensure_resource_group(&self.cfg.subscription, &self.cfg.resource_group, &self.cfg.location, &tags).await?;
+        let done = self.done.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let work: Vec<(&Scenario, u32)> = suites
+            .iter()
+            .flat_map(|s| &s.scenarios)
+            .flat_map(|sc| (1..=sc.iterations).map(move |n| (sc, n)))
+            .filter(|(sc, n)| !done.iter().any(|(d, i)| *d == sc.name && i == n))
+            .collect();
+        self.progress.planned(work.iter().map(|(s, _)| 1 + s.steps.len() as u64).sum());
+        if !self.resuming {
+            if let Some(m) = &self.mock {
+                *self.faults_seen.lock().unwrap_or_else(|p| p.into_inner()) = m.faults().await?.last().map(|f| f.seq).unwrap_or(0);
+                let planned: Vec<Value> = suites.iter().flat_map(|s| s.mock_faults.iter().cloned()).collect();
+                if !planned.is_empty() {
+                    m.plan(&json!({"fault": planned})).await?;
+                }
+            }
+            let tags = crate::template::tags(&self.cfg.run_id, "-");
+            let created =
+                self.client.ensure_resource_group(&self.cfg.subscription, &self.cfg.resource_group, &self.cfg.location, &tags).await?;
+            self.created_rg.store(created, Ordering::SeqCst);
+            self.checkpoint(None)?;
+        }
+        let current = std::sync::Mutex::new(current);
         let errors: Vec<String> = futures::stream::iter(work)
-            .map(|(sc, n)| async move { self.iteration_with_cleanup(sc, n).await.err().map(|e| e.to_string()) })
+            .map(|(sc, n)| {
+                let resume = {
+                    let mut c = current.lock().unwrap_or_else(|p| p.into_inner());
+                    if c.as_ref().is_some_and(|c| c.scenario == sc.name && c.iteration == n) { c.take() } else { None }
+                };
+                async move { self.iteration_with_cleanup(sc, n, resume).await.err().map(|e| e.to_string()) }
+            })
             .buffer_unordered(self.cfg.parallel.max(1))
             .filter_map(|e| async move { e })
             .collect()
             .await;
+        if let Some(e) = errors.into_iter().next() {
+            self.first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+        }
+        let detached = self.detached.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let left_behind = self.live.lock().unwrap_or_else(|p| p.into_inner()).iter().map(GroupRef::id).collect();
+        let created_rg = self.created_rg.load(Ordering::SeqCst);
+        let error = self.first_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if detached.is_some() {
+            return Ok(RunResult {
+                left_behind,
+                created_resource_group: created_rg,
+                error,
+                interrupted: false,
+                outcomes: Vec::new(),
+                detached,
+            });
+        }
         let mut outcomes = Vec::new();
         for sc in suites.iter().flat_map(|s| &s.scenarios).filter(|sc| !sc.expect.is_empty()) {
             let (met, total) = self.met.lock().unwrap_or_else(|p| p.into_inner()).get(&sc.name).copied().unwrap_or((0, 0));
@@ -226,54 +383,126 @@ impl<'a> Runner<'a> {
         if created_rg && let Err(e) = self.client.delete_resource_group(&self.cfg.subscription, &self.cfg.resource_group).await {
             tracing::warn!("could not delete resource group {}: {e}", self.cfg.resource_group);
         }
-        let left_behind = self.live.lock().unwrap_or_else(|p| p.into_inner()).iter().map(GroupRef::id).collect();
         Ok(RunResult {
             left_behind,
             created_resource_group: created_rg,
-            error: errors.into_iter().next(),
+            error,
             interrupted: self.cancel.load(Ordering::SeqCst),
             outcomes,
+            detached: None,
         })
     }
 
-    async fn iteration_with_cleanup(&self, sc: &Scenario, n: u32) -> Result<(), HarnessError> {
-        if self.cancel.load(Ordering::SeqCst) {
-            return Ok(());
-        }
-        if self.unreachable.load(Ordering::SeqCst) {
-            return Err(HarnessError::Protocol(format!("{} #{n} not run: the target stopped answering", sc.name)));
-        }
+    fn new_members(&self, sc: &Scenario, n: u32) -> Vec<Member> {
         let count = sc.groups.len();
-        let mut members: Vec<Member> = sc
-            .groups
+        sc.groups
             .iter()
             .enumerate()
             .map(|(i, t)| {
-                let g = GroupRef {
-                    subscription: self.cfg.subscription.clone(),
-                    resource_group: self.cfg.resource_group.clone(),
-                    name: group_name(&self.cfg.run_id, &sc.name, n, i, count),
-                };
+                let g = self.group_ref(group_name(&self.cfg.run_id, &sc.name, n, i, count));
                 let secrets: BTreeMap<Channel, Secret> = t.channels.iter().map(|c| (*c, self.cfg.secrets.secret(&g.name, *c))).collect();
                 let expected = secrets.iter().map(|(c, s)| (*c, s.fingerprint())).collect();
                 Member {
                     g,
                     template: t.clone(),
                     secrets,
+                    secrets_known: true,
                     expected,
                     placement: PlacementView::default(),
                     deleted: false,
                     last: BTreeMap::new(),
                 }
             })
-            .collect();
-        let result = self.iteration(sc, n, &mut members).await;
+            .collect()
+    }
+
+    fn group_ref(&self, name: String) -> GroupRef {
+        GroupRef { subscription: self.cfg.subscription.clone(), resource_group: self.cfg.resource_group.clone(), name }
+    }
+
+    /// The members of a saved iteration: seeded secrets are derived again (and must match the
+    /// saved fingerprints); random ones are gone.
+    fn saved_members(&self, saved: &IterationState) -> Result<Vec<Member>, HarnessError> {
+        let mut members = Vec::new();
+        for m in &saved.members {
+            let g = self.group_ref(m.name.clone());
+            let (secrets, known) = match self.cfg.secrets {
+                SecretSource::Seeded(_) => {
+                    let s: BTreeMap<Channel, Secret> = m.expected.keys().map(|c| (*c, self.cfg.secrets.secret(&g.name, *c))).collect();
+                    if s.iter().any(|(c, v)| m.expected.get(c) != Some(&v.fingerprint())) {
+                        return Err(HarnessError::Resume(format!(
+                            "{}: the saved fingerprints do not match this run's seeded secrets (was state.json edited?)",
+                            m.name
+                        )));
+                    }
+                    (s, true)
+                }
+                SecretSource::Os => (BTreeMap::new(), false),
+            };
+            self.live.lock().unwrap_or_else(|p| p.into_inner()).push(g.clone());
+            members.push(Member {
+                g,
+                template: m.template.clone(),
+                secrets,
+                secrets_known: known,
+                expected: m.expected.clone(),
+                placement: m.placement.clone(),
+                deleted: m.deleted,
+                last: m.last.clone(),
+            });
+        }
+        Ok(members)
+    }
+
+    async fn iteration_with_cleanup(&self, sc: &Scenario, n: u32, resume: Option<IterationState>) -> Result<(), HarnessError> {
+        if self.cancel.load(Ordering::SeqCst) || self.is_detached() {
+            return Ok(());
+        }
+        if self.unreachable.load(Ordering::SeqCst) {
+            return Err(HarnessError::Protocol(format!("{} #{n} not run: the target stopped answering", sc.name)));
+        }
+        let (members, result) = match resume {
+            // Stopped while deploying: what exists of it goes, and it starts again.
+            Some(saved) if saved.next_step == 0 => {
+                for m in self.new_members(sc, n) {
+                    self.client.delete_group(&m.g).await?;
+                }
+                let mut members = self.new_members(sc, n);
+                self.checkpoint(Some(Self::iteration_state(sc, n, &members, 0, None, None)))?;
+                let r = self.iteration(sc, n, &mut members, 0, None).await;
+                (members, r)
+            }
+            Some(saved) => {
+                let mut members = self.saved_members(&saved)?;
+                let r = match saved.error {
+                    Some(e) => Err(HarnessError::Protocol(e)),
+                    None => self.iteration(sc, n, &mut members, saved.next_step, saved.soak).await,
+                };
+                (members, r)
+            }
+            None => {
+                let mut members = self.new_members(sc, n);
+                self.checkpoint(Some(Self::iteration_state(sc, n, &members, 0, None, None)))?;
+                let r = self.iteration(sc, n, &mut members, 0, None).await;
+                (members, r)
+            }
+        };
+        if let Ok(Flow::Detached) = result {
+            return Ok(());
+        }
+        if self.mode.keep_on_interrupt && self.cancel.load(Ordering::SeqCst) {
+            // The state stays at the last consistent point: the next call picks it up there.
+            self.detach("interrupted: the groups keep running, the next call goes on from the last saved point".into());
+            return Ok(());
+        }
         if let Err(HarnessError::Transport { .. }) = &result {
             // Retries are used up: the target is gone. Start nothing more.
             self.unreachable.store(true, Ordering::SeqCst);
         }
         if let Err(e) = &result {
             self.step_event(Phase::Fail, sc, n, &members[0].g, 0, "iteration", e.to_string())?;
+            let after = sc.steps.len() as u32 + 1;
+            self.checkpoint(Some(Self::iteration_state(sc, n, &members, after, None, Some(e.to_string()))))?;
         }
         for m in members.iter().filter(|_| !self.unreachable.load(Ordering::SeqCst)) {
             match self.client.delete_group(&m.g).await {
@@ -288,7 +517,14 @@ impl<'a> Runner<'a> {
             e.0 += ok as usize;
             e.1 += 1;
         }
-        result
+        if let Err(e) = &result {
+            self.first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e.to_string());
+        }
+        if !self.cancel.load(Ordering::SeqCst) {
+            self.done.lock().unwrap_or_else(|p| p.into_inner()).push((sc.name.clone(), n));
+        }
+        self.checkpoint(None)?;
+        result.map(|_| ())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -308,10 +544,14 @@ impl<'a> Runner<'a> {
         )
     }
 
-    fn body(&self, sc: &Scenario, m: &Member, omit: &[Channel]) -> Value {
+    fn body(&self, sc: &Scenario, m: &Member, omit: &[Channel]) -> Result<Value, HarnessError> {
+        if !m.secrets_known {
+            // Sending the spec without them would fake a loss.
+            return Err(HarnessError::Resume(format!("{}: the secret values are not known after a resume on Azure", m.g.name)));
+        }
         let secrets: BTreeMap<Channel, Secret> =
             m.secrets.iter().filter(|(c, _)| !omit.contains(c)).map(|(c, s)| (*c, s.clone())).collect();
-        m.template.body(&self.cfg.location, &self.cfg.run_id, &sc.name, &m.g.name, &secrets)
+        Ok(m.template.body(&self.cfg.location, &self.cfg.run_id, &sc.name, &m.g.name, &secrets))
     }
 
     async fn deploy(&self, sc: &Scenario, m: &Member) -> Result<(), HarnessError> {
@@ -324,45 +564,89 @@ impl<'a> Runner<'a> {
                 live.push(m.g.clone());
             }
         }
-        self.client.put_group(&m.g, &self.body(sc, m, &[])).await.map(|_| ())
+        self.client.put_group(&m.g, &self.body(sc, m, &[])?).await.map(|_| ())
     }
 
-    async fn iteration(&self, sc: &Scenario, n: u32, members: &mut [Member]) -> Result<(), HarnessError> {
-        let deploy = At { index: 0, step: "deploy", hypothesis: BTreeMap::new() };
-        for m in members.iter_mut() {
-            self.step_event(Phase::Invoke, sc, n, &m.g, 0, "deploy", format!("PUT {} ({} channels)", m.g.name, m.expected.len()))?;
-            match self.deploy(sc, m).await {
-                Ok(()) => self.step_event(Phase::Ok, sc, n, &m.g, 0, "deploy", "deployed".into())?,
-                Err(e) => {
-                    self.step_event(Phase::Fail, sc, n, &m.g, 0, "deploy", e.to_string())?;
-                    let before = Before { arm: ArmView::default(), placement: PlacementView::default() };
-                    let obs = unobserved(&format!("deploy failed: {e}"));
-                    self.record_checks(sc, n, m, &deploy, &before, &obs)?;
-                    return Err(e);
+    /// Runs an iteration from step `start` (0: deploy first); `soak` is the saved state of a
+    /// soak at `start`.
+    async fn iteration(
+        &self,
+        sc: &Scenario,
+        n: u32,
+        members: &mut [Member],
+        start: u32,
+        mut soak: Option<SoakState>,
+    ) -> Result<Flow, HarnessError> {
+        if start == 0 {
+            let deploy = At { index: 0, step: "deploy", hypothesis: BTreeMap::new() };
+            for m in members.iter_mut() {
+                self.step_event(Phase::Invoke, sc, n, &m.g, 0, "deploy", format!("PUT {} ({} channels)", m.g.name, m.expected.len()))?;
+                match self.deploy(sc, m).await {
+                    Ok(()) => self.step_event(Phase::Ok, sc, n, &m.g, 0, "deploy", "deployed".into())?,
+                    Err(e) => {
+                        self.step_event(Phase::Fail, sc, n, &m.g, 0, "deploy", e.to_string())?;
+                        let before = Before { arm: ArmView::default(), placement: PlacementView::default() };
+                        let obs = unobserved(&format!("deploy failed: {e}"));
+                        self.record_checks(sc, n, m, &deploy, &before, &obs)?;
+                        return Err(e);
+                    }
                 }
             }
+            self.check_all(sc, n, members, &deploy, None).await?;
+            self.checkpoint(Some(Self::iteration_state(sc, n, members, 1, None, None)))?;
+        } else if members.iter().any(|m| !m.secrets_known)
+            && let Some(step) = sc.steps.iter().skip(start as usize - 1).find(|s| s.sends_secrets())
+        {
+            return Err(HarnessError::Resume(format!(
+                "{} #{n}: step `{}` sends the secrets again, and a resumed run on Azure does not have them \
+                 (aci-chaos never writes secret values to disk); the iteration stops here and its groups are deleted. \
+                 To resume soaks on Azure, make the soak a scenario's last step that sends secrets",
+                sc.name,
+                step.name()
+            )));
         }
-        self.check_all(sc, n, members, &deploy, None).await?;
 
-        for (i, step) in sc.steps.iter().enumerate() {
+        for (i, step) in sc.steps.iter().enumerate().skip(start.saturating_sub(1) as usize) {
             let index = i as u32 + 1;
             if self.cancel.load(Ordering::SeqCst) {
+                if self.mode.keep_on_interrupt {
+                    return Ok(Flow::Detached);
+                }
                 self.step_event(Phase::Info, sc, n, &members[0].g, index, step.name(), "interrupted: remaining steps skipped".into())?;
                 break;
             }
             let hypothesis: BTreeMap<Channel, String> =
                 step.hypothesis().map(|h| h.iter().map(|(c, f)| (*c, f.describe())).collect()).unwrap_or_default();
             let at = At { index, step: step.name(), hypothesis };
+            if let Step::Soak { duration, every } = step {
+                let saved = soak.take();
+                let befores: Vec<Before> = match &saved {
+                    Some(st) => {
+                        st.befores.iter().map(|(arm, placement)| Before { arm: arm.clone(), placement: placement.clone() }).collect()
+                    }
+                    None => {
+                        let mut b = Vec::new();
+                        for m in members.iter() {
+                            b.push(self.before(m).await);
+                        }
+                        for m in members.iter().filter(|m| !m.deleted) {
+                            self.step_event(Phase::Invoke, sc, n, &m.g, index, step.name(), describe(step))?;
+                        }
+                        b
+                    }
+                };
+                if let Flow::Detached = self.soak(sc, n, members, &at, &befores, duration.0, every.0, saved).await? {
+                    return Ok(Flow::Detached);
+                }
+                self.checkpoint(Some(Self::iteration_state(sc, n, members, index + 1, None, None)))?;
+                continue;
+            }
             let mut befores = Vec::new();
             for m in members.iter() {
                 befores.push(self.before(m).await);
             }
             for m in members.iter().filter(|m| !m.deleted) {
                 self.step_event(Phase::Invoke, sc, n, &m.g, index, step.name(), describe(step))?;
-            }
-            if let Step::Soak { duration, every } = step {
-                self.soak(sc, n, members, &at, &befores, duration.0, every.0).await?;
-                continue;
             }
             match self.perform(sc, step, members).await {
                 Ok(detail) => {
@@ -379,13 +663,14 @@ impl<'a> Runner<'a> {
                 }
             }
             self.record_new_faults().await?;
-            if matches!(step, Step::Delete {}) {
+            if !matches!(step, Step::Delete {}) {
+                self.check_all(sc, n, members, &at, Some(&befores)).await?;
+            } else {
                 self.progress.step_done(&sc.name, n, step.name(), &[]);
-                continue;
             }
-            self.check_all(sc, n, members, &at, Some(&befores)).await?;
+            self.checkpoint(Some(Self::iteration_state(sc, n, members, index + 1, None, None)))?;
         }
-        Ok(())
+        Ok(Flow::Done)
     }
 
     async fn before(&self, m: &Member) -> Before {
@@ -432,6 +717,10 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
+    /// A soak: a round of checks every `every` for `duration`, recording only changes (and the
+    /// last round). Round `r` is due at `start + r × every`, so a soak picked up again (resume,
+    /// `soak check`) keeps its timetable; rounds that passed with nobody checking are recorded
+    /// as missed, never as observed.
     #[allow(clippy::too_many_arguments)]
     async fn soak(
         &self,
@@ -442,19 +731,87 @@ impl<'a> Runner<'a> {
         befores: &[Before],
         duration: Duration,
         every: Duration,
-    ) -> Result<(), HarnessError> {
+        saved: Option<SoakState>,
+    ) -> Result<Flow, HarnessError> {
         let rounds = (duration.as_secs_f64() / every.as_secs_f64()).floor() as u64;
-        let mut prev: Vec<Option<(BTreeMap<Channel, Verdict>, String)>> = vec![None; members.len()];
-        let mut recorded = 0usize;
-        let mut checks = 0usize;
-        let mut round = 0;
+        let clock = self.client.clock().clone();
+        let mut st = saved.unwrap_or_else(|| SoakState {
+            start: crate::rfc3339(clock.now()),
+            rounds_done: 0,
+            prev: vec![None; members.len()],
+            checks: 0,
+            recorded: 0,
+            befores: befores.iter().map(|b| (b.arm.clone(), b.placement.clone())).collect(),
+            captured: vec![None; members.len()],
+        });
+        let start = time::OffsetDateTime::parse(&st.start, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| HarnessError::Resume(format!("saved soak start `{}`: {e}", st.start)))?;
+        let save = |st: &SoakState, members: &[Member]| {
+            self.checkpoint(Some(Self::iteration_state(sc, n, members, at.index, Some(st.clone()), None)))
+        };
+        save(&st, members)?;
         let quiet = self.client.quiet();
-        while round < rounds {
+        while st.rounds_done < rounds {
             if self.cancel.load(Ordering::SeqCst) {
+                if self.mode.keep_on_interrupt {
+                    return Ok(Flow::Detached);
+                }
                 break;
             }
-            round += 1;
-            self.pause(every).await?;
+            {
+                let mut left = self.rounds_left.lock().unwrap_or_else(|p| p.into_inner());
+                if *left == Some(0) {
+                    let due = start + every * (st.rounds_done + 1) as u32;
+                    self.detach(format!(
+                        "soak `{}` #{n}: round {} of {rounds} is due at {}",
+                        sc.name,
+                        st.rounds_done + 1,
+                        crate::rfc3339(due)
+                    ));
+                    return Ok(Flow::Detached);
+                }
+                if let Some(l) = left.as_mut() {
+                    *l -= 1;
+                }
+            }
+            let mut round = st.rounds_done + 1;
+            let due = start + every * round as u32;
+            let now = clock.now();
+            if now < due {
+                let wait: Duration = (due - now).try_into().unwrap_or_default();
+                if let Some(max) = self.mode.max_wait
+                    && !clock.is_virtual()
+                    && wait > max
+                {
+                    self.detach(format!(
+                        "soak `{}` #{n}: round {round} of {rounds} is not due until {} (in {}); nothing done",
+                        sc.name,
+                        crate::rfc3339(due),
+                        humantime::format_duration(Duration::from_secs(wait.as_secs()))
+                    ));
+                    return Ok(Flow::Detached);
+                }
+                self.pause(wait).await?;
+                if self.cancel.load(Ordering::SeqCst) {
+                    continue;
+                }
+            } else {
+                // Late by whole intervals (nobody ran the soak then): go to the current round.
+                let behind = ((now - start).as_seconds_f64() / every.as_secs_f64()).floor() as u64;
+                let current = behind.min(rounds);
+                if current > round {
+                    let detail = format!(
+                        "rounds {round} to {} of {rounds} missed (nothing checked between {} and {}): no observation, no verdict",
+                        current - 1,
+                        crate::rfc3339(due),
+                        crate::rfc3339(start + every * current as u32)
+                    );
+                    for m in members.iter().filter(|m| !m.deleted) {
+                        self.step_event(Phase::Info, sc, n, &m.g, at.index, at.step, detail.clone())?;
+                    }
+                    round = current;
+                }
+            }
             for (i, m) in members.iter_mut().enumerate() {
                 if m.deleted {
                     continue;
@@ -464,34 +821,38 @@ impl<'a> Runner<'a> {
                     // Nothing runs in a stopped group: its old logs say nothing about now.
                     continue;
                 }
-                checks += 1;
+                st.checks += 1;
                 let now: BTreeMap<Channel, Verdict> = m.expected.iter().map(|(c, fp)| (*c, judge(&obs, *c, fp).verdict)).collect();
                 let sig = (now.clone(), obs.placement.boot.clone());
-                let changed = prev[i].as_ref() != Some(&sig);
+                let changed = st.prev[i].as_ref() != Some(&sig);
                 if changed || round == rounds {
                     self.record_new_faults().await?;
-                    let before_placement = prev[i].as_ref().map(|_| m.placement.clone()).unwrap_or_else(|| befores[i].placement.clone());
+                    let before_placement = st.prev[i].as_ref().map(|_| m.placement.clone()).unwrap_or_else(|| befores[i].placement.clone());
                     let b = Before { arm: befores[i].arm.clone(), placement: before_placement };
                     self.record_checks(sc, n, m, at, &b, &obs)?;
-                    recorded += 1;
+                    st.recorded += 1;
                 }
                 if !obs.placement.host.is_empty() {
                     m.placement = obs.placement.clone();
                 }
-                prev[i] = Some(sig);
+                st.prev[i] = Some(sig);
             }
+            st.rounds_done = round;
+            save(&st, members)?;
         }
         self.record_new_faults().await?;
         let detail = format!(
-            "soaked {} with a check every {}: {checks} checks, {recorded} recorded (changes and the last round)",
+            "soaked {} with a check every {}: {} checks, {} recorded (changes and the last round)",
             humantime::format_duration(duration),
-            humantime::format_duration(every)
+            humantime::format_duration(every),
+            st.checks,
+            st.recorded
         );
         for m in members.iter() {
             self.step_event(Phase::Ok, sc, n, &m.g, at.index, at.step, detail.clone())?;
         }
         self.progress.step_done(&sc.name, n, at.step, &[]);
-        Ok(())
+        Ok(Flow::Done)
     }
 
     /// Waits `d` of target time. On a real clock the wait ends early when the run is
@@ -566,16 +927,16 @@ impl<'a> Runner<'a> {
                     let m = &mut members[i];
                     match variant {
                         UpdateVariant::Resend => {
-                            let r = self.client.put_group(&m.g, &self.body(sc, m, &[])).await?;
+                            let r = self.client.put_group(&m.g, &self.body(sc, m, &[])?).await?;
                             details.push(format!("PUT of the full spec answered {}", r.status));
                         }
                         UpdateVariant::Image => {
                             m.template.image = image.clone().unwrap_or_else(|| crate::template::ALTERNATE_IMAGE.to_string());
-                            let r = self.client.put_group(&m.g, &self.body(sc, m, &[])).await?;
+                            let r = self.client.put_group(&m.g, &self.body(sc, m, &[])?).await?;
                             details.push(format!("PUT with image {} answered {}", m.template.image, r.status));
                         }
                         UpdateVariant::Omit => {
-                            let r = self.client.put_group(&m.g, &self.body(sc, m, &[Channel::SecureEnv])).await?;
+                            let r = self.client.put_group(&m.g, &self.body(sc, m, &[Channel::SecureEnv])?).await?;
                             details.push(format!("PUT without {} answered {}", m.template.profile.secure_var(), r.status));
                         }
                         UpdateVariant::PatchTags => {
@@ -602,6 +963,9 @@ impl<'a> Runner<'a> {
                     let m = &mut members[i];
                     let mut moved = m.template.clone();
                     moved.zones = vec![to.clone()];
+                    if !m.secrets_known {
+                        return Err(HarnessError::Resume(format!("{}: the secret values are not known after a resume on Azure", m.g.name)));
+                    }
                     let secrets = m.secrets.clone();
                     let body = moved.body(&self.cfg.location, &self.cfg.run_id, &sc.name, &m.g.name, &secrets);
                     let refusal = match self.client.put_group(&m.g, &body).await {

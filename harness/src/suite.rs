@@ -243,6 +243,18 @@ impl Step {
         )
     }
 
+    /// Whether the step sends the secret values to ARM again (so a resumed run on Azure, which
+    /// no longer has them, cannot run it).
+    pub fn sends_secrets(&self) -> bool {
+        matches!(
+            self,
+            Self::Deploy {}
+                | Self::Recreate {}
+                | Self::ZoneChange { .. }
+                | Self::Update { variant: UpdateVariant::Resend | UpdateVariant::Image | UpdateVariant::Omit, .. }
+        )
+    }
+
     /// The hypothesis a fault step carries.
     pub fn hypothesis(&self) -> Option<&BTreeMap<Channel, Fate>> {
         match self {

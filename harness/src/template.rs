@@ -110,7 +110,8 @@ impl RestartPolicy {
 }
 
 /// Everything that shapes a test agent group.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct GroupTemplate {
     /// Probe profile.
     pub profile: Profile,

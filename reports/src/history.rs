@@ -21,6 +21,7 @@ pub struct HistoryWriter {
     path: PathBuf,
     file: File,
     redactor: Redactor,
+    bytes: u64,
 }
 
 impl HistoryWriter {
@@ -29,7 +30,48 @@ impl HistoryWriter {
     /// masking off when the run asked for `--no-redact`.
     pub fn create(path: &Path) -> Result<Self, ReportError> {
         let file = File::create(path).map_err(|source| ReportError::Io { path: path.to_path_buf(), source })?;
-        Ok(Self { path: path.to_path_buf(), file, redactor: Redactor::default() })
+        Ok(Self { path: path.to_path_buf(), file, redactor: Redactor::default(), bytes: 0 })
+    }
+
+    /// Opens an existing history file to append to (a resumed run), first cutting it to
+    /// `keep` bytes. The cut tail (lines of work the resume does again) is not lost: it is
+    /// moved to `history.interrupted-<n>.jsonl` beside it, whose path is returned. Masking goes
+    /// on as the file's `run_started` record says.
+    pub fn resume(path: &Path, keep: u64) -> Result<(Self, Option<PathBuf>), ReportError> {
+        let io = |source| ReportError::Io { path: path.to_path_buf(), source };
+        let text = std::fs::read(path).map_err(io)?;
+        let keep = keep.min(text.len() as u64);
+        let mut moved = None;
+        if (keep as usize) < text.len() {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let mut n = 1;
+            let aside = loop {
+                let p = dir.join(format!("history.interrupted-{n}.jsonl"));
+                if !p.exists() {
+                    break p;
+                }
+                n += 1;
+            };
+            std::fs::write(&aside, &text[keep as usize..]).map_err(|source| ReportError::Io { path: aside.clone(), source })?;
+            moved = Some(aside);
+        }
+        let file = std::fs::OpenOptions::new().write(true).open(path).map_err(io)?;
+        file.set_len(keep).map_err(io)?;
+        let mut file = std::fs::OpenOptions::new().append(true).open(path).map_err(io)?;
+        file.flush().map_err(io)?;
+        let mut redactor = Redactor::default();
+        if let Some(first) = text[..keep as usize].split(|b| *b == b'\n').next()
+            && let Ok(line) = parse_line(&String::from_utf8_lossy(first))
+            && let Record::RunStarted(meta) = &line.record
+        {
+            redactor = Redactor::for_runs([meta]);
+        }
+        Ok((Self { path: path.to_path_buf(), file, redactor, bytes: keep }, moved))
+    }
+
+    /// Bytes in the file so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
     }
 
     /// Appends one line and flushes it.
@@ -43,7 +85,9 @@ impl HistoryWriter {
         self.file
             .write_all(s.as_bytes())
             .and_then(|_| self.file.flush())
-            .map_err(|source| ReportError::Io { path: self.path.clone(), source })
+            .map_err(|source| ReportError::Io { path: self.path.clone(), source })?;
+        self.bytes += s.len() as u64;
+        Ok(())
     }
 
     /// The file written to.

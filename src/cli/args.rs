@@ -36,11 +36,42 @@ pub enum Command {
     /// Read-only look at existing container groups: restarts, states, crash-loop signature,
     /// missing-secret log lines.
     Inspect(InspectArgs),
+    /// Drive a detached soak (`run --detach`) from a scheduler, one round at a time.
+    Soak {
+        #[command(subcommand)]
+        command: SoakCommand,
+    },
     /// List, show and validate suite files.
     Scenarios {
         #[command(subcommand)]
         command: ScenariosCommand,
     },
+}
+
+/// `aci-chaos soak …`.
+#[derive(Debug, Subcommand)]
+pub enum SoakCommand {
+    /// One round of checks of the soak a run folder holds: append the evidence, save the state,
+    /// exit (its groups keep running). After the last round it finishes the run: the remaining
+    /// steps, cleanup, final reports. For a GitHub Actions `schedule:` or a Kubernetes CronJob.
+    Check(SoakCheckArgs),
+}
+
+/// `aci-chaos soak check`.
+#[derive(Debug, Args)]
+pub struct SoakCheckArgs {
+    /// The run's output folder (it holds state.json).
+    pub dir: PathBuf,
+    /// On a real clock, the longest wait for a round that is not due yet; a round due later is
+    /// left for the next call.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub max_wait: std::time::Duration,
+    /// Make findings fail the call (exit 1), as for `run`.
+    #[arg(long)]
+    pub fail_on: Option<FailOn>,
+    /// Real-subscription settings (default: those the run started with).
+    #[command(flatten)]
+    pub azure: AzureArgs,
 }
 
 /// `aci-chaos scenarios …`.
@@ -84,6 +115,22 @@ pub enum FailOn {
 pub struct RunArgs {
     /// Suite files (default: scenarios/default.toml).
     pub suites: Vec<PathBuf>,
+    /// Go on with the run in this folder (its state.json) where it stopped: after a crash, a
+    /// closed laptop, a SIGKILL, or `--detach`. The run's own settings are used.
+    #[arg(long, value_name = "DIR", conflicts_with_all = [
+        "suites", "target", "seed", "out", "parallel", "location", "no_redact", "resource_group", "dry_run",
+        "max_groups", "max_duration", "max_cost", "run_id", "detach",
+    ])]
+    pub resume: Option<PathBuf>,
+    /// Stop when the first soak begins, leaving its groups running and the state in the output
+    /// folder; `aci-chaos soak check DIR` then runs one round per call (from a scheduler), and
+    /// `run --resume DIR` the rest at once. Needs a target that outlives this process.
+    #[arg(long)]
+    pub detach: bool,
+    /// The run id (6 lowercase hex digits; default: random, or derived from the seed on the
+    /// embedded mock). Group names and tags carry it.
+    #[arg(long, value_parser = parse_run_id)]
+    pub run_id: Option<String>,
     /// `mock` (an embedded mock, the default), `azure`, or the URL of a running mock.
     #[arg(long, default_value = "mock")]
     pub target: String,
@@ -146,7 +193,7 @@ pub struct AzureArgs {
     #[arg(long, env = "AZURE_SUBSCRIPTION_ID")]
     pub subscription: Option<String>,
     /// Resource Manager endpoint (sovereign clouds; or a mock serving TLS, for tests).
-    #[arg(long, default_value = "https://management.azure.com")]
+    #[arg(long, default_value = DEFAULT_ARM_ENDPOINT)]
     pub arm_endpoint: String,
     /// Entra ID authority (default: AZURE_AUTHORITY_HOST, else https://login.microsoftonline.com).
     #[arg(long)]
@@ -156,6 +203,9 @@ pub struct AzureArgs {
     #[arg(long)]
     pub ca_cert: Option<PathBuf>,
 }
+
+/// Azure public cloud's Resource Manager.
+pub const DEFAULT_ARM_ENDPOINT: &str = "https://management.azure.com";
 
 /// `--auth`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -183,6 +233,14 @@ impl AuthArg {
             Self::WorkloadIdentity => M::WorkloadIdentity,
             Self::ManagedIdentity => M::ManagedIdentity,
         }
+    }
+}
+
+fn parse_run_id(s: &str) -> Result<String, String> {
+    if s.len() == 6 && s.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)) {
+        Ok(s.to_string())
+    } else {
+        Err("expected 6 lowercase hex digits, e.g. 3fa9c1".into())
     }
 }
 

@@ -52,7 +52,14 @@ pub fn main() -> ExitCode {
     // SIGPIPE when the peer has reset the connection, and that killed `mock serve` whenever a
     // client was killed mid-request, and could kill a run mid-way, leaving its groups behind.
     #[cfg(unix)]
-    if matches!(args.command, args::Command::Run(_) | args::Command::Cleanup(_) | args::Command::Inspect(_) | args::Command::Mock { .. }) {
+    if matches!(
+        args.command,
+        args::Command::Run(_)
+            | args::Command::Soak { .. }
+            | args::Command::Cleanup(_)
+            | args::Command::Inspect(_)
+            | args::Command::Mock { .. }
+    ) {
         // SAFETY: setting a signal disposition before the runtime's threads start.
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_IGN);
@@ -76,6 +83,7 @@ pub fn main() -> ExitCode {
             args::Command::Mock { command } => mock::command(command).await,
             args::Command::Cleanup(c) => cleanup::command(c).await,
             args::Command::Inspect(i) => inspect::command(i).await,
+            args::Command::Soak { command: args::SoakCommand::Check(c) } => run::soak_check(c).await,
         }
     });
     match outcome {

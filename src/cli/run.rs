@@ -10,7 +10,7 @@ macro_rules! out {
 }
 
 use super::Failure;
-use super::args::{FailOn, RunArgs};
+use super::args::{AuthArg, AzureArgs, DEFAULT_ARM_ENDPOINT, FailOn, RunArgs, SoakCheckArgs};
 use super::progress::Bar;
 use aci_chaos_harness::arm::retry::RetryPolicy;
 use aci_chaos_harness::arm::{ArmClient, DEFAULT_API_VERSION, RunGuard};
@@ -19,11 +19,14 @@ use aci_chaos_harness::clock::{Clock, MockClock, RealClock, ScaledClock};
 use aci_chaos_harness::mock_admin::MockAdmin;
 use aci_chaos_harness::plan::{Budget, PlanTarget, Prices};
 use aci_chaos_harness::recorder::Recorder;
-use aci_chaos_harness::runner::{RunConfig, Runner};
+use aci_chaos_harness::runner::{DriveMode, RunConfig, Runner};
 use aci_chaos_harness::secret::SecretSource;
+use aci_chaos_harness::state::{RunLock, RunSetup, RunState, RunStatus, SavedAzure, SavedSuite, StateFile};
+use aci_chaos_harness::suite::Step;
 use aci_chaos_harness::suite::Suite;
-use aci_chaos_reports::{Evidence, HistoryWriter, Phase, Record, RunEnd, RunMeta};
+use aci_chaos_reports::{Evidence, HistoryWriter, Phase, Record, RunEnd, RunMeta, StepEvent};
 use anyhow::{Context, anyhow};
+use clap::ValueEnum;
 use mock_arm::{ClockMode, MockConfig, MockServer};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -186,11 +189,11 @@ pub async fn azure_client(azure: &super::args::AzureArgs) -> Result<(String, Arm
     Ok((subscription, client))
 }
 
-async fn resolve_target(args: &RunArgs, seed: u64, http: &reqwest::Client) -> Result<Target, Failure> {
-    match args.target.as_str() {
+async fn resolve_target(target: &str, azure: &AzureArgs, seed: u64, http: &reqwest::Client) -> Result<Target, Failure> {
+    match target {
         "azure" => {
-            let subscription = azure_subscription(&args.azure)?;
-            let (resolved, azure_http, endpoint) = connect_azure(&args.azure).await?;
+            let subscription = azure_subscription(azure)?;
+            let (resolved, azure_http, endpoint) = connect_azure(azure).await?;
             Ok(Target {
                 label: format!("azure ({})", endpoint.host_str().unwrap_or("?")),
                 endpoint: endpoint.as_str().trim_end_matches('/').to_string(),
@@ -265,8 +268,11 @@ async fn resolve_target(args: &RunArgs, seed: u64, http: &reqwest::Client) -> Re
     }
 }
 
-/// Runs the suites; returns the exit code.
+/// Runs the suites (or, with `--resume`, what is left of a run); returns the exit code.
 pub async fn run(args: RunArgs) -> Result<u8, Failure> {
+    if let Some(dir) = &args.resume {
+        return resume(dir, &args.azure, args.fail_on, DriveMode::default()).await;
+    }
     let (suites, suite_names) = load_suites(&args.suites)?;
     check_names(&suites)?;
     let valid_location = !args.location.is_empty() && args.location.len() <= 40 && args.location.chars().all(|c| c.is_ascii_alphanumeric());
@@ -275,8 +281,21 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
     }
     let seed = args.seed.unwrap_or_else(rand_seed);
     let embedded = args.target == "mock";
+    if args.detach && embedded {
+        return Err(Failure::usage(anyhow!(
+            "--detach needs a target that outlives this process: --target azure, or the URL of `aci-chaos mock serve --clock virtual` \
+             (the embedded mock's world ends with the run)"
+        )));
+    }
+    if args.detach && args.parallel > 1 {
+        return Err(Failure::usage(anyhow!("--detach runs one iteration at a time: drop --parallel {}", args.parallel)));
+    }
+    if args.detach && !suites.iter().flat_map(|s| &s.scenarios).any(|sc| sc.steps.iter().any(|st| matches!(st, Step::Soak { .. }))) {
+        return Err(Failure::usage(anyhow!("--detach stops at the first soak step, and these suites have none")));
+    }
     // On a shared target every run needs its own id (group names and tags carry it).
-    let run_id = if embedded { seeded_run_id(seed) } else { aci_chaos_harness::secret::random_hex(3) };
+    let run_id =
+        args.run_id.clone().unwrap_or_else(|| if embedded { seeded_run_id(seed) } else { aci_chaos_harness::secret::random_hex(3) });
     let resource_group = args.resource_group.clone().unwrap_or_else(|| format!("acc-{run_id}"));
     // Plan, budgets and mock-only steps are checked before any request or credential.
     preflight(&args, &suites, &run_id, &resource_group)?;
@@ -287,14 +306,15 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
     // the run is starting is then seen by the watcher below (never the default "die now").
     let signals = Signals::new();
     let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().context("cannot build the HTTP client")?;
-    let target = resolve_target(&args, seed, &http).await?;
+    let target = resolve_target(&args.target, &args.azure, seed, &http).await?;
     let dir = out_dir(args.out.as_ref(), &run_id)?;
+    let lock = if embedded { None } else { Some(RunLock::take(&dir)?) };
     let history = HistoryWriter::create(&dir.join("history.jsonl"))?;
     let recorder = Recorder::new(Some(history), target.clock.clone());
 
     let mut reproduce = format!("aci-chaos run {}", suite_names.join(" "));
     if !embedded {
-        reproduce.push_str(&format!(" --target {}", args.target));
+        reproduce.push_str(&format!(" --target {} --run-id {run_id}", args.target));
     }
     reproduce.push_str(&format!(" --seed {seed}"));
     // The region always: a merged report of a CI matrix must reproduce each leg where it ran.
@@ -322,24 +342,6 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
     recorder.record(Phase::Info, Record::RunStarted(meta))?;
     eprintln!("aci-chaos run {run_id}: {} against {} (seed {seed})", suite_names.join(", "), target.label);
 
-    let base = url::Url::parse(&format!("{}/", target.endpoint)).context("bad target URL")?;
-    let client = match &target.azure {
-        Some((resolved, azure_http)) => ArmClient::new(
-            azure_http.clone(),
-            base,
-            resolved.credential.clone(),
-            DEFAULT_API_VERSION,
-            target.clock.clone(),
-            recorder.clone(),
-            RetryPolicy::default(),
-        )
-        .guarded(RunGuard { run_id: run_id.clone(), owner: resolved.owner.clone() })
-        .with_extra_roots(azure_roots(&args.azure)?),
-        None => {
-            let credential = Arc::new(StaticTokenCredential::new("aci-chaos-mock-token"));
-            ArmClient::new(http, base, credential, DEFAULT_API_VERSION, target.clock.clone(), recorder.clone(), RetryPolicy::default())
-        }
-    };
     let cfg = RunConfig {
         run_id: run_id.clone(),
         subscription: target.subscription.clone(),
@@ -350,16 +352,263 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
         settle_timeout: Duration::from_secs(600),
         log_tail: 10,
     };
+    // What a later process needs to go on (resume, soak check). The embedded mock's world
+    // ends with this process, so there is nothing to go on with; and with iterations side by
+    // side there is no one point the history could be cut at.
+    let state = if embedded {
+        None
+    } else if cfg.parallel > 1 {
+        eprintln!("note: with --parallel {} this run cannot be resumed (state.json needs one iteration at a time)", cfg.parallel);
+        None
+    } else {
+        let mut saved = Vec::new();
+        for (s, name) in suites.iter().zip(&suite_names) {
+            let text = if name == DEFAULT_SUITE && !Path::new(DEFAULT_SUITE).exists() {
+                EMBEDDED_DEFAULT.to_string()
+            } else {
+                std::fs::read_to_string(&s.file).with_context(|| format!("cannot read {} again", s.file.display()))?
+            };
+            saved.push(SavedSuite { path: s.file.clone(), text });
+        }
+        let setup = RunSetup {
+            run_id: run_id.clone(),
+            seed,
+            target: args.target.clone(),
+            subscription: target.subscription.clone(),
+            resource_group: resource_group.clone(),
+            location: args.location.clone(),
+            suites: saved,
+            seeded_secrets: matches!(cfg.secrets, SecretSource::Seeded(_)),
+            log_tail: cfg.log_tail,
+            settle_timeout_secs: cfg.settle_timeout.as_secs(),
+            no_redact: args.no_redact,
+            azure: (args.target == "azure").then(|| SavedAzure {
+                auth: args.azure.auth.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_else(|| "auto".into()),
+                arm_endpoint: args.azure.arm_endpoint.clone(),
+                authority_host: args.azure.authority_host.clone(),
+                ca_cert: args.azure.ca_cert.as_ref().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
+            }),
+        };
+        let file = StateFile::new(
+            &dir,
+            RunState {
+                format: aci_chaos_harness::state::FORMAT.into(),
+                status: RunStatus::Running,
+                setup,
+                progress: Default::default(),
+                history: recorder.mark(),
+            },
+        );
+        file.save(|_| {})?;
+        Some(file)
+    };
+    let mode = DriveMode { soak_rounds: args.detach.then_some(0), ..DriveMode::default() };
+    let client = arm_client(&target, &run_id, &http, recorder.clone(), &args.azure)?;
+    drive(Drive {
+        target,
+        suites,
+        dir,
+        recorder,
+        client,
+        cfg,
+        state,
+        resuming: false,
+        mode,
+        fail_on: args.fail_on,
+        no_redact: args.no_redact,
+        max_duration: args.max_duration,
+        signals,
+        _lock: lock,
+    })
+    .await
+}
+
+/// The ARM client of a run: on Azure with the credential that worked and the run-tag guard; on
+/// the mock with a static token.
+fn arm_client(target: &Target, run_id: &str, http: &reqwest::Client, recorder: Recorder, azure: &AzureArgs) -> Result<ArmClient, Failure> {
+    let base = url::Url::parse(&format!("{}/", target.endpoint)).context("bad target URL")?;
+    Ok(match &target.azure {
+        Some((resolved, azure_http)) => ArmClient::new(
+            azure_http.clone(),
+            base,
+            resolved.credential.clone(),
+            DEFAULT_API_VERSION,
+            target.clock.clone(),
+            recorder,
+            RetryPolicy::default(),
+        )
+        .guarded(RunGuard { run_id: run_id.to_string(), owner: resolved.owner.clone() })
+        .with_extra_roots(azure_roots(azure)?),
+        None => {
+            let credential = Arc::new(StaticTokenCredential::new("aci-chaos-mock-token"));
+            ArmClient::new(http.clone(), base, credential, DEFAULT_API_VERSION, target.clock.clone(), recorder, RetryPolicy::default())
+        }
+    })
+}
+
+/// Goes on with a run from its folder's state.json: `run --resume` (everything left) and `soak
+/// check` (one round).
+pub async fn resume(dir: &Path, azure: &AzureArgs, fail_on: Option<FailOn>, mode: DriveMode) -> Result<u8, Failure> {
+    if !dir.is_dir() {
+        return Err(Failure::usage(anyhow!("{}: no such run folder", dir.display())));
+    }
+    let lock = RunLock::take(dir)?;
+    let saved = match RunState::load(dir) {
+        Ok(s) => s,
+        Err(e) => {
+            let embedded = aci_chaos_reports::history::read_run_dir(dir)
+                .ok()
+                .and_then(|h| h.into_iter().find_map(|l| if let Record::RunStarted(m) = l.record { Some(m.endpoint) } else { None }))
+                .is_some_and(|e| e == "embedded");
+            if embedded {
+                return Err(Failure::usage(anyhow!(
+                    "{} is a run on the embedded mock, whose world ended with its process: it cannot be resumed \
+                     (run the suite again with the same --seed for the same evidence, or use `aci-chaos mock serve` and --target URL)",
+                    dir.display()
+                )));
+            }
+            return Err(e.into());
+        }
+    };
+    let setup = saved.setup.clone();
+    if saved.status == RunStatus::Finished {
+        out!("run {} in {} is finished: nothing to do (its reports are final)", setup.run_id, dir.display());
+        return Ok(0);
+    }
+    let mut suites = Vec::new();
+    for s in &setup.suites {
+        suites.push(Suite::parse(&s.path, &s.text).map_err(Failure::usage)?);
+    }
+    let signals = Signals::new();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().context("cannot build the HTTP client")?;
+    let azure = resumed_azure(&setup, azure)?;
+    let target = resolve_target(&setup.target, &azure, setup.seed, &http).await?;
+    if target.subscription != setup.subscription {
+        return Err(Failure::usage(anyhow!(
+            "the target's subscription is not the one run {} ran in: it cannot be the same world",
+            setup.run_id
+        )));
+    }
+    let (history, moved) = HistoryWriter::resume(&dir.join("history.jsonl"), saved.history.bytes)?;
+    let recorder = Recorder::resume(Some(history), saved.history.seq, target.clock.clone());
+    let how = if mode.soak_rounds.is_some() { "soak check" } else { "run --resume" };
+    if saved.status == RunStatus::Running || moved.is_some() {
+        // The last process died without stopping on purpose: say so in the evidence.
+        let detail = match &moved {
+            Some(p) => format!(
+                "{how}: going on from the last saved point; what was recorded after it is kept in {} and done again",
+                p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
+            ),
+            None => format!("{how}: going on from the last saved point"),
+        };
+        recorder.record(
+            Phase::Info,
+            Record::Step(StepEvent {
+                scenario: String::new(),
+                iteration: 0,
+                group: String::new(),
+                index: 0,
+                step: "resume".into(),
+                detail,
+            }),
+        )?;
+    }
+    eprintln!("aci-chaos {how} {}: run {} against {}", dir.display(), setup.run_id, target.label);
+    let cfg = RunConfig {
+        run_id: setup.run_id.clone(),
+        subscription: setup.subscription.clone(),
+        resource_group: setup.resource_group.clone(),
+        location: setup.location.clone(),
+        secrets: if setup.seeded_secrets { SecretSource::Seeded(setup.seed) } else { SecretSource::Os },
+        parallel: 1,
+        settle_timeout: Duration::from_secs(setup.settle_timeout_secs),
+        log_tail: setup.log_tail,
+    };
+    let client = arm_client(&target, &setup.run_id, &http, recorder.clone(), &azure)?;
+    let state = StateFile::new(dir, saved);
+    state.save(|s| s.status = RunStatus::Running)?;
+    drive(Drive {
+        target,
+        suites,
+        dir: dir.to_path_buf(),
+        recorder,
+        client,
+        cfg,
+        state: Some(state),
+        resuming: true,
+        mode,
+        fail_on,
+        no_redact: setup.no_redact,
+        max_duration: None,
+        signals,
+        _lock: Some(lock),
+    })
+    .await
+}
+
+/// The real-subscription settings of a resumed run: those it started with, unless given again.
+fn resumed_azure(setup: &RunSetup, given: &AzureArgs) -> Result<AzureArgs, Failure> {
+    let mut azure = given.clone();
+    azure.subscription = Some(setup.subscription.clone());
+    if let Some(saved) = &setup.azure {
+        if given.auth == AuthArg::Auto {
+            azure.auth =
+                AuthArg::from_str(&saved.auth, true).map_err(|e| Failure::usage(anyhow!("state.json: auth `{}`: {e}", saved.auth)))?;
+        }
+        if given.arm_endpoint == DEFAULT_ARM_ENDPOINT {
+            azure.arm_endpoint = saved.arm_endpoint.clone();
+        }
+        azure.authority_host = given.authority_host.clone().or_else(|| saved.authority_host.clone());
+        azure.ca_cert = given.ca_cert.clone().or_else(|| saved.ca_cert.clone());
+    }
+    Ok(azure)
+}
+
+/// `aci-chaos soak check DIR`.
+pub async fn soak_check(args: SoakCheckArgs) -> Result<u8, Failure> {
+    let mode = DriveMode { soak_rounds: Some(1), max_wait: Some(args.max_wait), keep_on_interrupt: true };
+    resume(&args.dir, &args.azure, args.fail_on, mode).await
+}
+
+/// Everything a run needs once it is set up (fresh or resumed).
+struct Drive {
+    target: Target,
+    suites: Vec<Suite>,
+    dir: PathBuf,
+    recorder: Recorder,
+    client: ArmClient,
+    cfg: RunConfig,
+    state: Option<StateFile>,
+    resuming: bool,
+    mode: DriveMode,
+    fail_on: Option<FailOn>,
+    no_redact: bool,
+    max_duration: Option<Duration>,
+    signals: Signals,
+    _lock: Option<RunLock>,
+}
+
+/// Runs the runner, watching for interrupts; writes the reports; prints the summary.
+async fn drive(d: Drive) -> Result<u8, Failure> {
+    let run_id = d.cfg.run_id.clone();
+    let dir = d.dir.clone();
     let cancel = Arc::new(AtomicBool::new(false));
-    let run_tag = run_id.clone();
+    let keep = d.mode.keep_on_interrupt;
     let watcher = {
         let cancel = cancel.clone();
+        let run_tag = run_id.clone();
+        let mut signals = d.signals;
         tokio::spawn(async move {
-            let mut signals = signals;
             if signals.next().await {
-                eprintln!(
-                    "\ninterrupted: finishing the current steps and deleting every group this run created (interrupt again to quit now)"
-                );
+                if keep {
+                    eprintln!(
+                        "\ninterrupted: stopping after the current check; the soak's groups keep running and the next call goes on from the last saved round"
+                    );
+                } else {
+                    eprintln!(
+                        "\ninterrupted: finishing the current steps and deleting every group this run created (interrupt again to quit now)"
+                    );
+                }
                 cancel.store(true, Ordering::SeqCst);
                 if signals.next().await {
                     eprintln!(
@@ -370,7 +619,7 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
             }
         })
     };
-    let deadline = args.max_duration.map(|max| {
+    let deadline = d.max_duration.map(|max| {
         let cancel = cancel.clone();
         tokio::spawn(async move {
             tokio::time::sleep(max).await;
@@ -383,12 +632,39 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
     });
     let bar = Bar::new();
     let started = Instant::now();
-    let runner = Runner::new(cfg, client, target.mock.clone(), recorder.clone(), &bar, &cancel);
-    let result = runner.run(&suites).await;
+    let mut runner = Runner::new(d.cfg, d.client, d.target.mock.clone(), d.recorder.clone(), &bar, &cancel).with_mode(d.mode);
+    if let Some(state) = &d.state {
+        runner = runner.with_state(state, d.resuming);
+    }
+    let result = runner.run(&d.suites).await;
     bar.finish();
     watcher.abort();
-    if let Some(d) = deadline {
-        d.abort();
+    if let Some(t) = deadline {
+        t.abort();
+    }
+    let interrupted = cancel.load(Ordering::SeqCst);
+    if let Ok(r) = &result
+        && let Some(why) = &r.detached
+    {
+        if let Some(state) = &d.state {
+            state.save(|s| s.status = RunStatus::Detached)?;
+        }
+        write_reports(&dir, d.no_redact)?;
+        let soak = d.state.as_ref().and_then(|s| s.get().progress.current).and_then(|c| c.soak.map(|st| (c.scenario, st)));
+        if let Some((scenario, st)) = soak {
+            out!("{scenario}: {} soak rounds done, {} checks, {} recorded", st.rounds_done, st.checks, st.recorded);
+        }
+        out!("{why}");
+        out!(
+            "the groups keep running (tagged aci-chaos-run={run_id}); evidence so far is in {}/\n  \
+             next round:      aci-chaos soak check {}\n  \
+             all the rest:    aci-chaos run --resume {}\n  \
+             end it early:    aci-chaos cleanup --run {run_id}",
+            dir.display(),
+            dir.display(),
+            dir.display()
+        );
+        return Ok(if interrupted { 130 } else { 0 });
     }
     let (cleanup, error) = match &result {
         Ok(r) if r.left_behind.is_empty() => ("every group deleted".to_string(), r.error.clone()),
@@ -404,27 +680,33 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
     } else {
         error
     };
-    recorder.record(Phase::Info, Record::RunFinished(RunEnd { finished: aci_chaos_harness::wall_now(), cleanup, error: error.clone() }))?;
+    d.recorder
+        .record(Phase::Info, Record::RunFinished(RunEnd { finished: aci_chaos_harness::wall_now(), cleanup, error: error.clone() }))?;
+    if let Some(state) = &d.state {
+        let mark = d.recorder.mark();
+        state.save(|s| {
+            s.status = RunStatus::Finished;
+            s.history = mark;
+        })?;
+    }
     let result = match result {
         Ok(r) => r,
         Err(e) => {
-            write_reports(&dir, args.no_redact)?;
+            write_reports(&dir, d.no_redact)?;
             return Err(e.into());
         }
     };
-    let result: Result<_, Failure> = Ok(result);
-    let ev = write_reports(&dir, args.no_redact)?;
+    let ev = write_reports(&dir, d.no_redact)?;
     let summary = ev.summary();
     out!("{}", summary.to_text().trim_end());
     out!();
     if let Some(e) = &error {
         eprintln!("warning: the run is incomplete: {e}");
     }
-    let outcomes = result.as_ref().map(|r| r.outcomes.clone()).unwrap_or_default();
-    for o in &outcomes {
+    for o in &result.outcomes {
         out!("{} {}: {} of {} iterations met the expectation", if o.passed { "pass" } else { "FAIL" }, o.scenario, o.met, o.total);
     }
-    if !outcomes.is_empty() {
+    if !result.outcomes.is_empty() {
         out!();
     }
     out!(
@@ -441,10 +723,10 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
     if error.is_some() {
         return Ok(1);
     }
-    Ok(match args.fail_on {
+    Ok(match d.fail_on {
         Some(FailOn::Lost) if lost > 0 => 1,
         Some(FailOn::Unknown) if lost + unknown > 0 => 1,
-        Some(FailOn::Expect) if outcomes.iter().any(|o| !o.passed) => 1,
+        Some(FailOn::Expect) if result.outcomes.iter().any(|o| !o.passed) => 1,
         _ => 0,
     })
 }
