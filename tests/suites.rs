@@ -185,6 +185,22 @@ steps = [{ kind = "soak", duration = "7d", every = "1h" }]
     assert!(soak.len() >= 4 && soak.len() <= 8, "{}", soak.len());
     assert!(soak.iter().any(|x| x.verdict == "lost"));
     assert!(r.history.contains("336 checks"), "7 days of hourly checks, two groups");
+    // Each change was captured at once, with the platform's own account from the activity log
+    // the mock kept; and once more at the end of the soak for the whole window.
+    let captures: Vec<serde_json::Value> =
+        r.history.lines().filter(|l| l.contains("\"type\":\"capture\"")).map(|l| serde_json::from_str(l).unwrap()).collect();
+    let on_change: Vec<_> = captures.iter().filter(|c| c["reason"].as_str().unwrap().contains("secure-env survived → lost")).collect();
+    assert_eq!(on_change.len(), 2, "one capture per group at its loss: {captures:?}");
+    for c in &on_change {
+        let activity: Vec<&str> = c["activity"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+        assert!(activity.iter().any(|a| a.contains("ResourceHealth") && a.contains("moved to another host")), "{activity:?}");
+        assert!(c["instance_view"]["containers"][0]["instanceView"]["restartCount"].is_u64(), "{c}");
+        assert!(c["logs"].as_str().unwrap().contains("secure-env=MISSING"), "{c}");
+        assert!(c["activity_raw"].as_array().unwrap().iter().all(|e| e.get("claims").is_none()), "claims are dropped");
+    }
+    assert_eq!(captures.iter().filter(|c| c["reason"].as_str().unwrap().starts_with("end of soak")).count(), 2);
+    let report = std::fs::read_to_string(r.dir.path().join("o/report.md")).unwrap();
+    assert!(report.contains("## Captured on change"), "the report shows the captures");
     drop(r.dir);
 }
 

@@ -14,7 +14,7 @@ use crate::secret::{Secret, SecretSource};
 use crate::state::{IterationState, MemberState, RunProgress, SoakState, StateFile};
 use crate::suite::{Fate, Scenario, Step, Suite, UpdateVariant};
 use crate::template::GroupTemplate;
-use aci_chaos_reports::{ArmView, CheckRow, FaultEvent, Phase, PlacementView, Record, StepEvent, Verdict};
+use aci_chaos_reports::{ArmView, Capture, CheckRow, FaultEvent, Phase, PlacementView, Record, StepEvent, Verdict};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -42,6 +42,10 @@ pub struct RunConfig {
     /// Log lines read per check.
     pub log_tail: usize,
 }
+
+/// Log lines a capture reads (the API's tail): bounded, so a chatty container cannot swell the
+/// history.
+pub const CAPTURE_LOG_LINES: usize = 2000;
 
 /// What the runner tells its caller as it goes (the CLI draws progress from it).
 pub trait Progress: Send + Sync {
@@ -743,6 +747,7 @@ impl<'a> Runner<'a> {
             recorded: 0,
             befores: befores.iter().map(|b| (b.arm.clone(), b.placement.clone())).collect(),
             captured: vec![None; members.len()],
+            prev_arm: vec![None; members.len()],
         });
         let start = time::OffsetDateTime::parse(&st.start, &time::format_description::well_known::Rfc3339)
             .map_err(|e| HarnessError::Resume(format!("saved soak start `{}`: {e}", st.start)))?;
@@ -825,6 +830,37 @@ impl<'a> Runner<'a> {
                 let now: BTreeMap<Channel, Verdict> = m.expected.iter().map(|(c, fp)| (*c, judge(&obs, *c, fp).verdict)).collect();
                 let sig = (now.clone(), obs.placement.boot.clone());
                 let changed = st.prev[i].as_ref() != Some(&sig);
+                let arm_now = obs.arm.as_ref().map(|a| (a.restart_count.unwrap_or(0), a.container_state.clone()));
+                // A change worth capturing: a verdict, the boot id, or a running container restarted
+                // (a crash loop's every back-off is not news).
+                let mut why = Vec::new();
+                if let Some((prev_v, prev_boot)) = &st.prev[i] {
+                    for (c, v) in &now {
+                        if let Some(p) = prev_v.get(c).filter(|p| *p != v) {
+                            why.push(format!("{c} {p} → {v}"));
+                        }
+                    }
+                    if *prev_boot != obs.placement.boot {
+                        why.push(format!("boot {} → {}", or_unknown(prev_boot), or_unknown(&obs.placement.boot)));
+                    }
+                }
+                if let (Some(Some((prev_restarts, prev_state))), Some((restarts, _))) = (st.prev_arm.get(i), &arm_now)
+                    && restarts != prev_restarts
+                    && prev_state.starts_with("Running")
+                {
+                    why.push(format!("restart count {prev_restarts} → {restarts}"));
+                }
+                if let Some(slot) = st.prev_arm.get_mut(i) {
+                    *slot = arm_now;
+                }
+                if !why.is_empty() {
+                    let from = st.captured.get(i).cloned().flatten().unwrap_or_else(|| st.start.clone());
+                    let from = time::OffsetDateTime::parse(&from, &time::format_description::well_known::Rfc3339).unwrap_or(start);
+                    self.capture(sc, n, m, why.join("; "), from).await?;
+                    if let Some(slot) = st.captured.get_mut(i) {
+                        *slot = Some(crate::rfc3339(clock.now()));
+                    }
+                }
                 if changed || round == rounds {
                     self.record_new_faults().await?;
                     let before_placement = st.prev[i].as_ref().map(|_| m.placement.clone()).unwrap_or_else(|| befores[i].placement.clone());
@@ -841,6 +877,16 @@ impl<'a> Runner<'a> {
             save(&st, members)?;
         }
         self.record_new_faults().await?;
+        if !self.cancel.load(Ordering::SeqCst) {
+            // Activity-log events can arrive minutes late on Azure: read the whole soak's window
+            // again for every group that changed.
+            for (i, m) in members.iter().enumerate() {
+                if !m.deleted && st.captured.get(i).is_some_and(Option::is_some) {
+                    self.capture(sc, n, m, "end of soak: the whole window again (activity-log events can arrive late)".into(), start)
+                        .await?;
+                }
+            }
+        }
         let detail = format!(
             "soaked {} with a check every {}: {} checks, {} recorded (changes and the last round)",
             humantime::format_duration(duration),
@@ -853,6 +899,83 @@ impl<'a> Runner<'a> {
         }
         self.progress.step_done(&sc.name, n, at.step, &[]);
         Ok(Flow::Done)
+    }
+
+    /// Captures everything at once about a group that changed: its instance views and events,
+    /// its container's logs (any secret value masked), and its activity log from `from` to now.
+    /// What cannot be read is said in the capture, never left out silently.
+    async fn capture(&self, sc: &Scenario, n: u32, m: &Member, reason: String, from: time::OffsetDateTime) -> Result<(), HarnessError> {
+        let now = self.client.clock().now();
+        let container = m.template.profile.container_name();
+        let instance_view = match self.client.get_group(&m.g).await {
+            Ok(body) => {
+                let containers: Vec<Value> = body
+                    .pointer("/properties/containers")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|c| json!({"name": c["name"], "instanceView": c.pointer("/properties/instanceView").cloned().unwrap_or(Value::Null)}))
+                    .collect();
+                json!({
+                    "provisioningState": body.pointer("/properties/provisioningState").cloned().unwrap_or(Value::Null),
+                    "group": body.pointer("/properties/instanceView").cloned().unwrap_or(Value::Null),
+                    "containers": containers,
+                })
+            }
+            Err(e) => json!({"error": e.to_string()}),
+        };
+        let (logs, logs_error) = match self.client.logs(&m.g, container, CAPTURE_LOG_LINES).await {
+            Ok(text) => (self.mask_secrets(m, text), None),
+            Err(e) => (String::new(), Some(e.to_string())),
+        };
+        let (activity_raw, activity_error) = match self.client.activity_log(&self.cfg.subscription, &m.g.id(), from, now).await {
+            Ok(events) => (
+                events
+                    .into_iter()
+                    .map(|mut e| {
+                        // Claims name the caller's identity and address: not evidence, and not ours to publish.
+                        if let Some(o) = e.as_object_mut() {
+                            o.remove("claims");
+                            o.remove("httpRequest");
+                        }
+                        e
+                    })
+                    .collect::<Vec<_>>(),
+                None,
+            ),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        };
+        let activity = activity_raw.iter().map(crate::arm::activity::summarize).collect();
+        self.recorder.record(
+            Phase::Info,
+            Record::Capture(Box::new(Capture {
+                scenario: sc.name.clone(),
+                iteration: n,
+                group: m.g.name.clone(),
+                reason,
+                instance_view,
+                logs,
+                logs_error,
+                window: (crate::rfc3339(from), crate::rfc3339(now)),
+                activity,
+                activity_raw,
+                activity_error,
+            })),
+        )
+    }
+
+    /// Text with every secret value of the member (and its base64 form) masked. The probe never
+    /// prints values; this keeps it so whatever a container prints.
+    fn mask_secrets(&self, m: &Member, mut text: String) -> String {
+        use base64::Engine;
+        for s in m.secrets.values() {
+            for form in [s.expose().to_string(), base64::engine::general_purpose::STANDARD.encode(s.expose())] {
+                if !form.is_empty() && text.contains(&form) {
+                    text = text.replace(&form, "***");
+                }
+            }
+        }
+        text
     }
 
     /// Waits `d` of target time. On a real clock the wait ends early when the run is
@@ -1183,6 +1306,10 @@ pub fn roundtrip_body(got: &Value) -> Value {
         }
     }
     b
+}
+
+fn or_unknown(s: &str) -> &str {
+    if s.is_empty() { "unknown" } else { s }
 }
 
 fn unobserved(why: &str) -> Observation {

@@ -120,6 +120,10 @@ pub struct SoakState {
     /// starts there).
     #[serde(default)]
     pub captured: Vec<Option<String>>,
+    /// Each member's restart count and container state in the last round (a running
+    /// container that restarted is captured).
+    #[serde(default)]
+    pub prev_arm: Vec<Option<(u64, String)>>,
 }
 
 /// The iteration in progress.

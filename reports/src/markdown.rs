@@ -586,6 +586,25 @@ pub fn render_within(ev: &Evidence, redactor: &Redactor, limit: usize) -> String
         }
     }
 
+    // What was captured when soaks saw changes: the platform's account beside the probe's.
+    let captures: Vec<(usize, &String, &crate::model::Capture)> =
+        ev.runs.iter().enumerate().flat_map(|(i, r)| r.captures.iter().map(move |(t, c)| (i, t, c))).collect();
+    if !captures.is_empty() {
+        let mut shown = 0;
+        let intro = "\n## Captured on change\n\nWhen a soak saw a group change (a fingerprint, the boot id, the restart count), it captured at once ARM's instance view and events, the container's full logs, and the group's activity log. On Azure, activity-log events can take minutes to appear: the capture at the end of each soak reads the whole window again.\n";
+        if take(&mut body, &mut budget, intro) {
+            for (run, time, c) in &captures {
+                if !take(&mut body, &mut budget, &capture_block(ev, *run, time, c)) {
+                    break;
+                }
+                shown += 1;
+            }
+        }
+        if shown < captures.len() {
+            trimmed.push(format!("{} of {} captures (the `capture` lines of `history.jsonl`)", captures.len() - shown, captures.len()));
+        }
+    }
+
     // Every check, one block per scenario (the heading only when some block fits).
     let mut shown_checks = 0;
     let heading = "\n## Every check\n";
@@ -653,6 +672,58 @@ pub fn render_within(ev: &Evidence, redactor: &Redactor, limit: usize) -> String
     }
     let out = format!("{head}{before_repro}{repro}{body}{footer}");
     hard_limit(redactor.apply(&out).into_owned(), limit)
+}
+
+/// One capture: what changed, the container's state, the activity log, the logs folded.
+fn capture_block(ev: &Evidence, run: usize, time: &str, c: &crate::model::Capture) -> String {
+    let fence = |s: &str| s.replace("```", "'''");
+    let mut out = String::new();
+    let run_label = if ev.runs.len() > 1 { format!("run {} · ", run + 1) } else { String::new() };
+    let _ = writeln!(out, "\n### {run_label}`{}` at {}: {}\n", esc(&c.group), esc(time), esc(&c.reason));
+    let containers = c.instance_view.get("containers").and_then(serde_json::Value::as_array).cloned().unwrap_or_default();
+    for ct in &containers {
+        let v = |p: &str| ct.pointer(p).map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string())).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "- container `{}`: {} ({}), restarts {}, previous {}",
+            esc(&v("/name")),
+            or_dash(&v("/instanceView/currentState/state")),
+            or_dash(&v("/instanceView/currentState/detailStatus")),
+            or_dash(&v("/instanceView/restartCount")),
+            or_dash(&v("/instanceView/previousState/state"))
+        );
+    }
+    let _ = writeln!(out, "- activity log {} to {}: {}", esc(&c.window.0), esc(&c.window.1), plural(c.activity.len(), "event", "events"));
+    if let Some(e) = &c.activity_error {
+        let _ = writeln!(out, "- activity log not read: {}", esc(e));
+    }
+    if !c.activity.is_empty() {
+        out.push_str("\n```text\n");
+        for line in c.activity.iter().take(20) {
+            let _ = writeln!(out, "{}", fence(line));
+        }
+        if c.activity.len() > 20 {
+            let _ = writeln!(out, "… {} more in history.jsonl", c.activity.len() - 20);
+        }
+        out.push_str("```\n");
+    }
+    match &c.logs_error {
+        Some(e) => {
+            let _ = writeln!(out, "- logs not read: {}", esc(e));
+        }
+        None => {
+            let lines: Vec<&str> = c.logs.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(15)..];
+            let _ = write!(
+                out,
+                "\n<details><summary>logs ({}; the last {} here, all in history.jsonl)</summary>\n\n```text\n{}\n```\n</details>\n",
+                plural(lines.len(), "line", "lines"),
+                tail.len(),
+                fence(&tail.join("\n"))
+            );
+        }
+    }
+    out
 }
 
 /// The last resort, for inputs the budget above cannot shrink enough (thousands of scenarios,
@@ -732,6 +803,7 @@ pub(crate) mod tests {
                 meta: meta(),
                 end: None,
                 faults: vec![],
+                captures: vec![],
                 arm_calls: (0, 0),
                 start_time: "2026-01-01T00:00:00Z".into(),
                 end_time: "2026-01-01T00:00:09Z".into(),
@@ -821,6 +893,54 @@ pub(crate) mod tests {
         assert!(md.chars().count() <= GITHUB_COMMENT_LIMIT, "{}", md.len());
         assert!(md.contains("Trimmed to fit") && md.contains("evidence.csv"), "{}", &md[md.len() - 600..]);
         assert_eq!(md.matches("<details>").count(), md.matches("</details>").count());
+        assert_eq!(md.matches("```").count() % 2, 0);
+    }
+
+    fn capture(group: &str, logs: &str) -> crate::model::Capture {
+        crate::model::Capture {
+            scenario: "soak".into(),
+            iteration: 1,
+            group: group.into(),
+            reason: "secure-env survived → lost; boot a → b".into(),
+            instance_view: serde_json::json!({"containers": [{"name": "azp-agent", "instanceView": {
+                "restartCount": 5, "currentState": {"state": "Waiting", "detailStatus": "CrashLoopBackOff"}, "previousState": {"state": "Terminated"}}}]}),
+            logs: logs.into(),
+            logs_error: None,
+            window: ("2026-01-01T00:00:00Z".into(), "2026-01-02T00:00:00Z".into()),
+            activity: vec![
+                "2026-01-01T20:51:42Z  ResourceHealth  Microsoft.Resourcehealth/healthevent/Activated/action  Active  -  moved".into(),
+            ],
+            activity_raw: vec![],
+            activity_error: None,
+        }
+    }
+
+    #[test]
+    fn captures_show_the_change_the_platform_account_and_the_logs() {
+        let mut ev = evidence(vec![row("soak", "secure-env", Verdict::Lost)]);
+        ev.runs[0]
+            .captures
+            .push(("2026-01-01T21:00:00Z".into(), capture("acc-r1-soak-1", "error: missing AZP_TOKEN environment variable\n```")));
+        let md = render(&ev, &Redactor::default());
+        assert!(md.contains("## Captured on change"), "{md}");
+        assert!(md.contains("### `acc-r1-soak-1` at 2026-01-01T21:00:00Z: secure-env survived → lost; boot a → b"), "{md}");
+        assert!(md.contains("- container `azp-agent`: Waiting (CrashLoopBackOff), restarts 5, previous Terminated"), "{md}");
+        assert!(md.contains("healthevent/Activated/action"), "{md}");
+        assert!(md.contains("error: missing AZP_TOKEN environment variable"), "{md}");
+        // A fence in the logs cannot break the report's own.
+        assert_eq!(md.matches("```").count() % 2, 0);
+        assert_eq!(md.matches("<details>").count(), md.matches("</details>").count());
+    }
+
+    #[test]
+    fn thousands_of_captures_are_trimmed_and_counted() {
+        let mut ev = evidence(vec![row("soak", "secure-env", Verdict::Lost)]);
+        for i in 0..3000 {
+            ev.runs[0].captures.push((format!("t{i}"), capture(&format!("acc-r1-soak-{i}"), &"aci-chaos-probe line\n".repeat(40))));
+        }
+        let md = render(&ev, &Redactor::default());
+        assert!(md.chars().count() <= GITHUB_COMMENT_LIMIT);
+        assert!(md.contains("captures (the `capture` lines of `history.jsonl`)"), "{}", &md[md.len() - 600..]);
         assert_eq!(md.matches("```").count() % 2, 0);
     }
 }

@@ -148,6 +148,40 @@ pub struct FaultEvent {
     pub outcome: BTreeMap<String, String>,
 }
 
+/// Everything captured at once when a soak saw a group change (restart count, boot id, a
+/// fingerprint): the platform's account beside the probe's. Secrets are never in it: ARM's
+/// instance views carry none, logs are the probe's fingerprints (and any secret value is
+/// masked before recording), and activity-log claims (caller details) are dropped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Capture {
+    /// Scenario.
+    pub scenario: String,
+    /// Iteration.
+    pub iteration: u32,
+    /// Group.
+    pub group: String,
+    /// What changed (or `end of soak` for the closing capture).
+    pub reason: String,
+    /// The group's and its containers' instance views (state, restart count, events), as ARM
+    /// returned them.
+    pub instance_view: serde_json::Value,
+    /// The container's logs, in full (or what could be read; empty with `logs_error`).
+    pub logs: String,
+    /// Why the logs could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs_error: Option<String>,
+    /// The activity-log window read: from, to (target time).
+    pub window: (String, String),
+    /// Its events, newest first, one summary line each (time, category, operation, status,
+    /// caller, title).
+    pub activity: Vec<String>,
+    /// The events as ARM returned them, minus `claims`.
+    pub activity_raw: Vec<serde_json::Value>,
+    /// Why the activity log could not be read (e.g. no Microsoft.Insights read permission).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity_error: Option<String>,
+}
+
 /// What ARM showed of a group at one moment (secrets are never in it: ARM does not return them).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArmView {
@@ -254,6 +288,8 @@ pub enum Record {
     Check(Box<CheckRow>),
     /// A fault that fired.
     Fault(FaultEvent),
+    /// Evidence captured when a soak saw a change.
+    Capture(Box<Capture>),
     /// The run ended.
     RunFinished(RunEnd),
 }

@@ -1,7 +1,7 @@
 //! Evidence derived from a history: the rows, the faults, and the scenario × channel matrix.
 
 use crate::error::ReportError;
-use crate::model::{CheckRow, FaultEvent, HistoryLine, Phase, Record, RunEnd, RunMeta, Verdict};
+use crate::model::{Capture, CheckRow, FaultEvent, HistoryLine, Phase, Record, RunEnd, RunMeta, Verdict};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -35,6 +35,8 @@ pub struct RunInfo {
     pub end: Option<RunEnd>,
     /// Faults that fired, with the target time of the history line that recorded each.
     pub faults: Vec<SeenFault>,
+    /// Evidence captured on changes during soaks, with the target time of each.
+    pub captures: Vec<(String, Capture)>,
     /// ARM calls made, and how many failed.
     pub arm_calls: (usize, usize),
     /// Target time (the mock's clock, or wall time on Azure) when the run started.
@@ -101,6 +103,7 @@ impl Evidence {
                     meta: m.clone(),
                     end: None,
                     faults: Vec::new(),
+                    captures: Vec::new(),
                     arm_calls: (0, 0),
                     start_time: l.time.clone(),
                     end_time: l.time.clone(),
@@ -122,6 +125,7 @@ impl Evidence {
                     rows.push(Row { run: runs.len() - 1, check: (**r).clone(), wall: l.wall.clone(), step_time, step_wall, request_ids });
                 }
                 Record::Fault(f) => run.faults.push(SeenFault { time: l.time.clone(), fault: f.clone() }),
+                Record::Capture(c) => run.captures.push((l.time.clone(), (**c).clone())),
                 Record::RunFinished(e) => run.end = Some(e.clone()),
                 Record::Arm(a) => {
                     if matches!(l.phase, Phase::Ok | Phase::Fail) {
