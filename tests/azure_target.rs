@@ -366,31 +366,45 @@ fn after_a_sigkill_cleanup_run_removes_that_runs_groups_and_nothing_else() {
 }
 
 #[test]
-fn sigint_at_random_points_leaves_no_group_behind() {
+fn sigint_at_random_points_in_20_runs_leaves_no_group_behind() {
     let mock = Mock::start();
     let tmp = tempfile::tempdir().unwrap();
     let suite = write_suite(tmp.path(), "slow.toml", SLOW);
-    let mut seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
-    let mut delays = Vec::new();
-    for i in 0..6 {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        // Anywhere from the credential request to mid-wait.
-        let delay = Duration::from_millis(50 + seed % 2500);
-        delays.push(delay);
-        let (mut child, run, rx) = start_run(&mock, tmp.path(), &suite, &["--out", &format!("o{i}")]);
-        std::thread::sleep(delay);
-        // SAFETY: signals the child we started and have not waited for (its pid is not reused).
-        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-        let status = child.wait().unwrap();
-        let stderr: Vec<String> = rx.try_iter().collect();
-        assert!(matches!(status.code(), Some(0) | Some(130)), "run {i} after {delay:?}: {status:?}\n{}", stderr.join("\n"));
-        assert_eq!(run_groups(&mock, &run), Vec::<String>::new(), "run {i}, SIGINT after {delay:?} (delays {delays:?})");
-        let rg = format!("/subscriptions/{SUB}/resourceGroups/acc-{run}?api-version=2021-04-01");
-        assert_eq!(mock.call(reqwest::Method::GET, &rg, None).0, 404, "the run's own resource group is gone too");
-    }
+    let seed0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    // Four runs at a time against the one mock (each its own run id), 20 in all.
+    let cleanup_lines = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for worker in 0..4u64 {
+            let (mock, tmp, suite, cleanup_lines) = (&mock, tmp.path(), &suite, &cleanup_lines);
+            s.spawn(move || {
+                let mut seed = seed0.wrapping_mul(worker + 7) | 1;
+                for i in 0..5 {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    // Anywhere from just after the credential to mid-wait.
+                    let delay = Duration::from_millis(seed % 2500);
+                    let (mut child, run, rx) = start_run(mock, tmp, suite, &["--out", &format!("o{worker}-{i}")]);
+                    std::thread::sleep(delay);
+                    // SAFETY: signals the child we started and have not waited for (its pid is not reused).
+                    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+                    let status = child.wait().unwrap();
+                    let stderr: Vec<String> = rx.iter().collect();
+                    let label = format!("run {worker}-{i} ({run}), SIGINT after {delay:?} (seed {seed0})");
+                    assert!(matches!(status.code(), Some(0) | Some(130)), "{label}: {status:?}\n{}", stderr.join("\n"));
+                    assert_eq!(run_groups(mock, &run), Vec::<String>::new(), "{label}");
+                    let rg = format!("/subscriptions/{SUB}/resourceGroups/acc-{run}?api-version=2021-04-01");
+                    assert_eq!(mock.call(reqwest::Method::GET, &rg, None).0, 404, "{label}: the run's own resource group is gone too");
+                    // The cleanup after an interrupt is shown as it goes.
+                    let deleted = stderr.iter().filter(|l| l.starts_with("cleanup: deleted acc-")).count();
+                    cleanup_lines.fetch_add(deleted, std::sync::atomic::Ordering::SeqCst);
+                    assert!(stderr.iter().all(|l| !l.starts_with("cleanup: could not")), "{label}: {stderr:?}");
+                }
+            });
+        }
+    });
     assert!(mock.groups().is_empty());
+    assert!(cleanup_lines.into_inner() > 0, "no run showed its cleanup (every SIGINT came before any deploy?)");
 }
 
 #[test]

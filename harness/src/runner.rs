@@ -53,6 +53,9 @@ pub trait Progress: Send + Sync {
     fn planned(&self, steps: u64);
     /// A step finished with these verdicts.
     fn step_done(&self, scenario: &str, iteration: u32, step: &str, verdicts: &[(Channel, Verdict)]);
+    /// After an interrupt: a group was deleted (`Ok`) or could not be (`Err` with why), so the
+    /// user sees the cleanup go on.
+    fn cleanup(&self, _group: &str, _outcome: Result<(), String>) {}
 }
 
 /// A [`Progress`] that ignores everything.
@@ -508,10 +511,21 @@ impl<'a> Runner<'a> {
             let after = sc.steps.len() as u32 + 1;
             self.checkpoint(Some(Self::iteration_state(sc, n, &members, after, None, Some(e.to_string()))))?;
         }
+        let interrupted = self.cancel.load(Ordering::SeqCst);
         for m in members.iter().filter(|_| !self.unreachable.load(Ordering::SeqCst)) {
             match self.client.delete_group(&m.g).await {
-                Ok(()) => self.live.lock().unwrap_or_else(|p| p.into_inner()).retain(|x| *x != m.g),
-                Err(e) => tracing::warn!("could not delete {}: {e}", m.g.name),
+                Ok(()) => {
+                    self.live.lock().unwrap_or_else(|p| p.into_inner()).retain(|x| *x != m.g);
+                    if interrupted {
+                        self.progress.cleanup(&m.g.name, Ok(()));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("could not delete {}: {e}", m.g.name);
+                    if interrupted {
+                        self.progress.cleanup(&m.g.name, Err(e.to_string()));
+                    }
+                }
             }
         }
         if !sc.expect.is_empty() {

@@ -38,4 +38,13 @@ impl Progress for Bar {
         }
         self.0.inc(1);
     }
+
+    fn cleanup(&self, group: &str, outcome: Result<(), String>) {
+        // Printed whether or not the bar is drawn: after Ctrl-C the user waits on exactly this.
+        let line = match outcome {
+            Ok(()) => format!("cleanup: deleted {group}"),
+            Err(e) => format!("cleanup: could not delete {group}: {e}"),
+        };
+        if self.0.is_hidden() { eprintln!("{line}") } else { self.0.println(line) }
+    }
 }
