@@ -493,3 +493,69 @@ fn workload_identity_and_auto_say_which_credential_they_used() {
     let o = bin(tmp.path()).args(["inspect", "-g", "empty", "--auth", "auto"]).args(&args).output().unwrap();
     assert!(text(&o).contains("auth: using env credential"), "{}", text(&o));
 }
+
+/// Two scenarios that soak: one sends its secrets again after the soak, which a resumed run on
+/// Azure cannot do (their values died with the process that made them).
+const SOAKS: &str = r#"
+[suite]
+name = "soaks"
+[[scenario]]
+name = "soak-then-update"
+group = { profile = "probe", channels = ["secure-env", "plain-env"] }
+steps = [{ kind = "soak", duration = "6s", every = "2s" }, { kind = "update", variant = "resend" }]
+[[scenario]]
+name = "soak-only"
+group = { profile = "azp-agent", channels = ["secure-env", "plain-env"] }
+steps = [{ kind = "soak", duration = "6s", every = "2s" }]
+"#;
+
+/// Whether `s` holds an OS-generated secret (`acc-` and 48 hex digits).
+fn has_os_secret(s: &str) -> bool {
+    s.match_indices("acc-").any(|(i, _)| {
+        let rest = &s.as_bytes()[i + 4..];
+        rest.len() >= 48 && rest[..48].iter().all(u8::is_ascii_hexdigit)
+    })
+}
+
+#[test]
+fn a_detached_soak_on_azure_is_driven_by_soak_check_and_finished_by_resume() {
+    let mock = Mock::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let suite = write_suite(tmp.path(), "soaks.toml", SOAKS);
+    let o = bin(tmp.path())
+        .arg("run")
+        .arg(&suite)
+        .args(["--target", "azure", "--detach", "--out", "o"])
+        .args(mock.azure_args())
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("soak `soak-then-update` #1: round 1 of 3 is due"), "{t}");
+    let run = t.split("aci-chaos-run=").nth(1).unwrap().split(')').next().unwrap().to_string();
+    assert_eq!(run_groups(&mock, &run).len(), 1, "the soak's group keeps running");
+    // The saved settings reach the subscription again: no flags but the folder.
+    for round in 1..=3 {
+        let o = bin(tmp.path()).args(["soak", "check", "o"]).output().unwrap();
+        assert!(o.status.success() || round == 3, "round {round}: {}", text(&o));
+        if round < 3 {
+            assert!(text(&o).contains(&format!("{round} soak rounds done")), "{}", text(&o));
+        }
+    }
+    // The third call finished the first soak; the update after it needs the secret values,
+    // which this process never had: refused, its group deleted; the next scenario's soak began.
+    let history = std::fs::read_to_string(tmp.path().join("o/history.jsonl")).unwrap();
+    assert!(history.contains("sends the secrets again, and a resumed run on Azure does not have them"), "{history}");
+    assert!(!run_groups(&mock, &run).iter().any(|g| g.contains("soak-then-update")), "its group is deleted");
+    assert!(run_groups(&mock, &run).iter().any(|g| g.contains("soak-only")), "the next soak runs");
+    let o = bin(tmp.path()).args(["run", "--resume", "o"]).output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "one iteration stopped early: {t}");
+    assert!(t.contains("soak-only"), "{t}");
+    assert_eq!(run_groups(&mock, &run), Vec::<String>::new(), "nothing left behind");
+    let state: Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("o/state.json")).unwrap()).unwrap();
+    assert_eq!(state["status"], "finished");
+    let all = files_text(&tmp.path().join("o"));
+    assert!(!has_os_secret(&all), "no secret value in the run folder");
+    assert_no_secret("the run folder", &all);
+}

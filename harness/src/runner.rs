@@ -612,16 +612,6 @@ impl<'a> Runner<'a> {
             }
             self.check_all(sc, n, members, &deploy, None).await?;
             self.checkpoint(Some(Self::iteration_state(sc, n, members, 1, None, None)))?;
-        } else if members.iter().any(|m| !m.secrets_known)
-            && let Some(step) = sc.steps.iter().skip(start as usize - 1).find(|s| s.sends_secrets())
-        {
-            return Err(HarnessError::Resume(format!(
-                "{} #{n}: step `{}` sends the secrets again, and a resumed run on Azure does not have them \
-                 (aci-chaos never writes secret values to disk); the iteration stops here and its groups are deleted. \
-                 To resume soaks on Azure, make the soak a scenario's last step that sends secrets",
-                sc.name,
-                step.name()
-            )));
         }
 
         for (i, step) in sc.steps.iter().enumerate().skip(start.saturating_sub(1) as usize) {
@@ -632,6 +622,15 @@ impl<'a> Runner<'a> {
                 }
                 self.step_event(Phase::Info, sc, n, &members[0].g, index, step.name(), "interrupted: remaining steps skipped".into())?;
                 break;
+            }
+            if step.sends_secrets() && members.iter().any(|m| !m.secrets_known) {
+                return Err(HarnessError::Resume(format!(
+                    "{} #{n}: step `{}` sends the secrets again, and a resumed run on Azure does not have them \
+                     (aci-chaos never writes secret values to disk); the iteration stops here and its groups are deleted. \
+                     To resume soaks on Azure, make the soak a scenario's last step that sends secrets",
+                    sc.name,
+                    step.name()
+                )));
             }
             let hypothesis: BTreeMap<Channel, String> =
                 step.hypothesis().map(|h| h.iter().map(|(c, f)| (*c, f.describe())).collect()).unwrap_or_default();
