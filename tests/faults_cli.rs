@@ -64,6 +64,23 @@ effect = "error-503"
 }
 
 #[test]
+fn a_run_slows_down_on_low_rate_limit_headers_instead_of_running_into_429s() {
+    let tmp = tempfile::tempdir().unwrap();
+    let faults = tmp.path().join("faults.toml");
+    // ARM's quota nearly spent from the start: 30 reads and 8 writes left, refilled as ARM does
+    // (12000 reads, 1200 writes an hour) on the mock's clock.
+    std::fs::write(&faults, "[[control]]\neffect = \"ratelimit-budget\"\nreads = 30\nwrites = 8\n").unwrap();
+    let mock = serve(&["--clock", "virtual", "--seed", "4", "--faults", faults.to_str().unwrap()]);
+    let out = tmp.path().join("o");
+    let o =
+        bin().args(["run", "scenarios/restart.toml", "--target", &mock.1, "--seed", "4", "--out", out.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let history = std::fs::read_to_string(out.join("history.jsonl")).unwrap();
+    assert!(history.contains("\"slowed_ms\""), "the client paused on the low x-ms-ratelimit-remaining headers");
+    assert!(!history.contains("\"status\":429"), "and so never ran into a 429");
+}
+
+#[test]
 fn a_bad_fault_file_is_refused_with_its_place() {
     let tmp = tempfile::tempdir().unwrap();
     let faults = tmp.path().join("faults.toml");

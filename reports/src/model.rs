@@ -114,6 +114,10 @@ pub struct ArmCall {
     pub millis: Option<u64>,
     /// ARM error code or transport error, when it failed.
     pub error: Option<String>,
+    /// Milliseconds the client paused after this answer because its
+    /// `x-ms-ratelimit-remaining-*` headers said the quota was nearly spent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slowed_ms: Option<u64>,
 }
 
 /// A step of a scenario (deploy, restart, rehost, …).

@@ -246,7 +246,16 @@ impl ArmClient {
                     if self.quiet && attempt == 1 && matches!(phase, Phase::Invoke | Phase::Ok) {
                         return Ok(());
                     }
-                    let call = ArmCall { method: method.to_string(), path: path.clone(), status, request_id, attempt, millis, error };
+                    let call = ArmCall {
+                        method: method.to_string(),
+                        path: path.clone(),
+                        status,
+                        request_id,
+                        attempt,
+                        millis,
+                        error,
+                        slowed_ms: None,
+                    };
                     self.recorder.record(phase, Record::Arm(call))
                 };
                 let token = bearer(&self.credential, &self.scope).await?;
@@ -298,6 +307,20 @@ impl ArmClient {
                 };
                 let body: Value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
                 if let Some(pause) = throttle_delay(&headers) {
+                    // Worth a line even from a quiet client: the run went slower on purpose.
+                    self.recorder.record(
+                        Phase::Info,
+                        Record::Arm(ArmCall {
+                            method: method.to_string(),
+                            path: path.clone(),
+                            status: Some(status),
+                            request_id: request_id.clone(),
+                            attempt,
+                            millis,
+                            error: None,
+                            slowed_ms: Some(pause.as_millis() as u64),
+                        }),
+                    )?;
                     tracing::info!(?pause, "ARM's rate-limit headers say the quota is nearly spent: slowing down");
                     self.clock.sleep(pause).await?;
                 }
