@@ -185,6 +185,8 @@ fn a_soak_killed_and_resumed_gives_the_evidence_of_an_uninterrupted_one() {
     assert_same_evidence(&reference, &out);
     let history = std::fs::read_to_string(out.join("history.jsonl")).unwrap();
     assert!(history.contains("\"step\":\"resume\""), "the resume is recorded in the history");
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("| resumed | 1 time after its process died"), "the report says so");
     // Nothing is left on the mock.
     let again = bin(tmp.path()).arg("run").arg("--resume").arg(&out).output().unwrap();
     assert!(again.status.success() && String::from_utf8_lossy(&again.stdout).contains("nothing to do"), "{}", text(&again));
@@ -208,6 +210,8 @@ fn a_soak_driven_round_by_round_by_soak_check_gives_the_same_evidence() {
     assert!(o.status.success(), "{t}");
     assert!(t.contains("round 1 of 12 is due") && t.contains("aci-chaos soak check"), "{t}");
     assert_eq!(state(&out)["status"], "detached");
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("| finished | not yet: the soak goes on"), "a detached run's report says it goes on");
     let mut calls = 0;
     while state(&out)["status"] != "finished" {
         calls += 1;

@@ -297,7 +297,24 @@ fn environment(ev: &Evidence) -> String {
                     kv("stopped early", err.clone());
                 }
             }
-            None => kv("finished", "no: the run was interrupted; this report covers what it saw".into()),
+            None => match &run.detached {
+                Some(why) => kv(
+                    "finished",
+                    format!(
+                        "not yet: the soak goes on, its groups running ({why}); `aci-chaos soak check DIR` does the next round, `aci-chaos run --resume DIR` the rest"
+                    ),
+                ),
+                None => kv("finished", "no: the run was interrupted; this report covers what it saw".into()),
+            },
+        }
+        if run.resumes > 0 {
+            kv(
+                "resumed",
+                format!(
+                    "{} after its process died; each time the work after the last saved point was done again (history.jsonl: `resume`)",
+                    plural(run.resumes, "time", "times")
+                ),
+            );
         }
         kv("ARM calls", format!("{} ({} failed)", run.arm_calls.0, run.arm_calls.1));
     } else {
@@ -804,6 +821,8 @@ pub(crate) mod tests {
                 end: None,
                 faults: vec![],
                 captures: vec![],
+                resumes: 0,
+                detached: None,
                 arm_calls: (0, 0),
                 start_time: "2026-01-01T00:00:00Z".into(),
                 end_time: "2026-01-01T00:00:09Z".into(),

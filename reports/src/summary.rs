@@ -37,6 +37,12 @@ pub struct RunInfo {
     pub faults: Vec<SeenFault>,
     /// Evidence captured on changes during soaks, with the target time of each.
     pub captures: Vec<(String, Capture)>,
+    /// How often the run was picked up again after its process died (`run --resume`,
+    /// `soak check` after a kill).
+    pub resumes: usize,
+    /// Why the run last stopped with its groups running (`--detach`, a `soak check` round),
+    /// unless it finished since.
+    pub detached: Option<String>,
     /// ARM calls made, and how many failed.
     pub arm_calls: (usize, usize),
     /// Target time (the mock's clock, or wall time on Azure) when the run started.
@@ -104,6 +110,8 @@ impl Evidence {
                     end: None,
                     faults: Vec::new(),
                     captures: Vec::new(),
+                    resumes: 0,
+                    detached: None,
                     arm_calls: (0, 0),
                     start_time: l.time.clone(),
                     end_time: l.time.clone(),
@@ -126,7 +134,10 @@ impl Evidence {
                 }
                 Record::Fault(f) => run.faults.push(SeenFault { time: l.time.clone(), fault: f.clone() }),
                 Record::Capture(c) => run.captures.push((l.time.clone(), (**c).clone())),
-                Record::RunFinished(e) => run.end = Some(e.clone()),
+                Record::RunFinished(e) => {
+                    run.end = Some(e.clone());
+                    run.detached = None;
+                }
                 Record::Arm(a) => {
                     if matches!(l.phase, Phase::Ok | Phase::Fail) {
                         run.arm_calls.0 += 1;
@@ -141,6 +152,8 @@ impl Evidence {
                         }
                     }
                 }
+                Record::Step(s) if s.step == "resume" && s.scenario.is_empty() => run.resumes += 1,
+                Record::Step(s) if s.step == "detach" && s.scenario.is_empty() => run.detached = Some(s.detail.clone()),
                 Record::Step(s) => {
                     if l.phase == Phase::Invoke {
                         steps.insert(s.group.clone(), (s.index, l.time.clone(), l.wall.clone(), Vec::new()));

@@ -646,8 +646,23 @@ async fn drive(d: Drive) -> Result<u8, Failure> {
     if let Ok(r) = &result
         && let Some(why) = &r.detached
     {
+        d.recorder.record(
+            Phase::Info,
+            Record::Step(StepEvent {
+                scenario: String::new(),
+                iteration: 0,
+                group: String::new(),
+                index: 0,
+                step: "detach".into(),
+                detail: why.clone(),
+            }),
+        )?;
         if let Some(state) = &d.state {
-            state.save(|s| s.status = RunStatus::Detached)?;
+            let mark = d.recorder.mark();
+            state.save(|s| {
+                s.status = RunStatus::Detached;
+                s.history = mark;
+            })?;
         }
         write_reports(&dir, d.no_redact)?;
         let soak = d.state.as_ref().and_then(|s| s.get().progress.current).and_then(|c| c.soak.map(|st| (c.scenario, st)));
