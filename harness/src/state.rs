@@ -230,6 +230,41 @@ impl RunState {
     }
 }
 
+impl RunState {
+    /// Checks that the saved progress fits the saved suites (an edited or damaged file is refused
+    /// with what does not fit, before any request).
+    pub fn check(&self, suites: &[crate::suite::Suite]) -> Result<(), HarnessError> {
+        let bad = |what: String| {
+            HarnessError::Resume(format!(
+                "state.json does not fit the run's suites: {what} (was it edited? it is written by aci-chaos only)"
+            ))
+        };
+        let Some(cur) = &self.progress.current else { return Ok(()) };
+        let sc = suites
+            .iter()
+            .flat_map(|s| &s.scenarios)
+            .find(|sc| sc.name == cur.scenario)
+            .ok_or_else(|| bad(format!("no scenario `{}`", cur.scenario)))?;
+        if cur.iteration == 0 || cur.iteration > sc.iterations {
+            return Err(bad(format!("scenario `{}` has no iteration {}", sc.name, cur.iteration)));
+        }
+        if cur.next_step as usize > sc.steps.len() + 1 {
+            return Err(bad(format!("scenario `{}` has {} steps, the saved point is at step {}", sc.name, sc.steps.len(), cur.next_step)));
+        }
+        if cur.next_step > 0 && cur.members.len() != sc.groups.len() {
+            return Err(bad(format!("scenario `{}` deploys {} groups, {} are saved", sc.name, sc.groups.len(), cur.members.len())));
+        }
+        if let Some(soak) = &cur.soak {
+            let is_soak = cur.next_step >= 1 && matches!(sc.steps.get(cur.next_step as usize - 1), Some(crate::suite::Step::Soak { .. }));
+            let n = cur.members.len();
+            if !is_soak || soak.prev.len() != n || soak.befores.len() != n {
+                return Err(bad(format!("the saved soak does not match step {} of scenario `{}`", cur.next_step, sc.name)));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Writes `state.json` atomically each time the runner reaches a consistent point.
 #[derive(Debug)]
 pub struct StateFile {
@@ -356,6 +391,50 @@ mod tests {
         assert!(e.contains("another aci-chaos process"), "{e}");
         drop(first);
         RunLock::take(&dir).unwrap();
+    }
+
+    #[test]
+    fn progress_that_does_not_fit_the_suites_is_refused() {
+        let text = "[suite]\nname = \"s\"\n[[scenario]]\nname = \"a\"\nsteps = [{ kind = \"soak\", duration = \"1h\", every = \"10m\" }]\n";
+        let suites = vec![crate::suite::Suite::parse(Path::new("s.toml"), text).unwrap()];
+        let member = MemberState {
+            name: "g".into(),
+            template: GroupTemplate::default(),
+            expected: BTreeMap::new(),
+            placement: PlacementView::default(),
+            deleted: false,
+            last: BTreeMap::new(),
+        };
+        let mut st = sample();
+        let cur = IterationState { scenario: "a".into(), iteration: 1, next_step: 1, members: vec![member], soak: None, error: None };
+        st.progress.current = Some(cur.clone());
+        st.check(&suites).unwrap();
+        for (edit, expect) in [
+            (IterationState { scenario: "zz".into(), ..cur.clone() }, "no scenario `zz`"),
+            (IterationState { iteration: 2, ..cur.clone() }, "has no iteration 2"),
+            (IterationState { next_step: 9, ..cur.clone() }, "the saved point is at step 9"),
+            (IterationState { members: vec![], ..cur.clone() }, "deploys 1 groups, 0 are saved"),
+            (
+                IterationState {
+                    soak: Some(SoakState {
+                        start: "2026-01-01T00:00:00Z".into(),
+                        rounds_done: 0,
+                        prev: vec![],
+                        checks: 0,
+                        recorded: 0,
+                        befores: vec![],
+                        captured: vec![],
+                        prev_arm: vec![],
+                    }),
+                    ..cur.clone()
+                },
+                "the saved soak does not match",
+            ),
+        ] {
+            st.progress.current = Some(edit);
+            let e = st.check(&suites).unwrap_err().to_string();
+            assert!(e.contains(expect), "{e}");
+        }
     }
 
     fn tempdir() -> PathBuf {

@@ -479,6 +479,7 @@ pub async fn resume(dir: &Path, azure: &AzureArgs, fail_on: Option<FailOn>, mode
     for s in &setup.suites {
         suites.push(Suite::parse(&s.path, &s.text).map_err(Failure::usage)?);
     }
+    saved.check(&suites)?;
     let signals = Signals::new();
     let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().context("cannot build the HTTP client")?;
     let azure = resumed_azure(&setup, azure)?;
