@@ -272,10 +272,103 @@ fn two_processes_never_drive_one_run_folder() {
     let f = std::fs::OpenOptions::new().write(true).open(out.join(".lock")).unwrap();
     f.lock().unwrap();
     let o = bin(tmp.path()).args(["soak", "check"]).arg(&out).output().unwrap();
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "busy is not bad input: {}", text(&o));
     assert!(text(&o).contains("being driven by another aci-chaos process"), "{}", text(&o));
     drop(f);
     let o = bin(tmp.path()).args(["soak", "check"]).arg(&out).output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("1 soak rounds done"), "{}", text(&o));
+}
+
+/// The mock's groups, by name (its admin plane's state).
+fn mock_groups(url: &str) -> Vec<String> {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET /_aci-chaos/state HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    v["groups"].as_array().into_iter().flatten().filter_map(|g| g["id"].as_str()?.rsplit('/').next().map(String::from)).collect()
+}
+
+#[test]
+fn ctrl_c_during_soak_check_never_ends_the_soak() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mock = Mock::start(11);
+    let s = suite(tmp.path(), SOAK_1D);
+    let out = tmp.path().join("soak");
+    let o = bin(tmp.path()).arg("run").arg(&s).args(["--target", &mock.url, "--detach", "--out"]).arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let groups = mock_groups(&mock.url);
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    // From before the signal handler is set up to mid-round.
+    for delay in [0u64, 20, 60, 120, 250] {
+        let child = bin(tmp.path()).args(["soak", "check"]).arg(&out).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        // SAFETY: signals the child we started and have not waited for.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let o = child.wait_with_output().unwrap();
+        let st = state(&out);
+        assert_ne!(st["status"], "finished", "SIGINT after {delay} ms ended the soak: {}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(mock_groups(&mock.url), groups, "SIGINT after {delay} ms: the soak's group keeps running");
+    }
+    let o = bin(tmp.path()).args(["soak", "check"]).arg(&out).output().unwrap();
+    assert!(o.status.success(), "the next call goes on: {}", text(&o));
+    assert!(text(&o).contains("soak rounds done"), "{}", text(&o));
+}
+
+#[test]
+fn damaged_folders_are_refused_and_a_gone_world_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mock = Mock::start(11);
+    let s = suite(tmp.path(), SOAK_1D);
+    let out = tmp.path().join("soak");
+    let o = bin(tmp.path()).arg("run").arg(&s).args(["--target", &mock.url, "--detach", "--out"]).arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    // A history cut short would lose evidence: refused, nothing changed.
+    let history = out.join("history.jsonl");
+    let full = std::fs::read(&history).unwrap();
+    std::fs::write(&history, &full[..full.len() / 2]).unwrap();
+    let o = bin(tmp.path()).args(["soak", "check"]).arg(&out).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("shorter than the") && text(&o).contains("would lose evidence"), "{}", text(&o));
+    std::fs::write(&history, &full).unwrap();
+    // A file, not a folder.
+    let o = bin(tmp.path()).args(["run", "--resume"]).arg(&history).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("not a folder"), "{}", text(&o));
+    // An empty folder gets no lock file.
+    std::fs::create_dir(tmp.path().join("empty")).unwrap();
+    let o = bin(tmp.path()).args(["run", "--resume", "empty"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(std::fs::read_dir(tmp.path().join("empty")).unwrap().count(), 0);
+    // The world is gone (the mock restarted, empty): said so, nothing sent.
+    drop(mock);
+    let fresh = Mock::start(11);
+    let mut st = state(&out);
+    st["setup"]["target"] = fresh.url.clone().into();
+    std::fs::write(out.join("state.json"), st.to_string()).unwrap();
+    let o = bin(tmp.path()).args(["soak", "check"]).arg(&out).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("is gone from the target"), "{}", text(&o));
+    assert!(mock_groups(&fresh.url).is_empty(), "nothing was deployed");
+}
+
+#[test]
+fn a_run_killed_before_its_reports_gets_them_on_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mock = Mock::start(11);
+    let s = suite(tmp.path(), SOAK_1D);
+    let out = tmp.path().join("done");
+    let o = bin(tmp.path()).arg("run").arg(&s).args(["--target", &mock.url, "--out"]).arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(state(&out)["status"], "finished");
+    for f in ["report.md", "evidence.csv", "junit.xml"] {
+        std::fs::remove_file(out.join(f)).unwrap();
+    }
+    let o = bin(tmp.path()).arg("run").arg("--resume").arg(&out).output().unwrap();
+    assert!(o.status.success() && text(&o).contains("written again"), "{}", text(&o));
+    assert!(out.join("report.md").exists() && out.join("evidence.csv").exists());
 }

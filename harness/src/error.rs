@@ -78,8 +78,11 @@ pub enum HarnessError {
     /// Anything else the target said that made no sense.
     #[error("{0}")]
     Protocol(String),
-    /// A run folder cannot be resumed or driven (no state, another process has it, a step that
-    /// needs what a resume does not have).
+    /// Another process holds the run folder (not bad input: try again when it is done).
+    #[error("{0}")]
+    Busy(String),
+    /// A run folder cannot be resumed or driven (no state, a state that does not fit, a step
+    /// that needs what a resume does not have).
     #[error("{0}")]
     Resume(String),
 }

@@ -351,6 +351,10 @@ impl<'a> Runner<'a> {
         if let Some(e) = errors.into_iter().next() {
             self.first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
         }
+        if self.mode.keep_on_interrupt && self.cancel.load(Ordering::SeqCst) {
+            // Interrupted between iterations (or before the first): the soak goes on all the same.
+            self.detach("interrupted: the groups keep running, the next call goes on from the last saved point".into());
+        }
         let detached = self.detached.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let left_behind = self.live.lock().unwrap_or_else(|p| p.into_inner()).iter().map(GroupRef::id).collect();
         let created_rg = self.created_rg.load(Ordering::SeqCst);
@@ -538,7 +542,9 @@ impl<'a> Runner<'a> {
         if let Err(e) = &result {
             self.first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e.to_string());
         }
-        if !self.cancel.load(Ordering::SeqCst) {
+        // Cleaned up after an interrupt that cut it short: not done. Under keep-on-interrupt an
+        // iteration only gets here once it ran to its end (an interrupt detaches earlier).
+        if !self.cancel.load(Ordering::SeqCst) || self.mode.keep_on_interrupt {
             self.done.lock().unwrap_or_else(|p| p.into_inner()).push((sc.name.clone(), n));
         }
         self.checkpoint(None)?;
@@ -614,6 +620,25 @@ impl<'a> Runner<'a> {
             self.checkpoint(Some(Self::iteration_state(sc, n, members, 1, None, None)))?;
         }
 
+        if start > 0 && soak.is_none() && (start as usize) <= sc.steps.len() {
+            // Picked up at a step the last process may have sent already: let the groups settle
+            // first (ARM refuses an action while one is under way), and say the step is sent again.
+            for m in members.iter().filter(|m| !m.deleted) {
+                self.settle(m).await;
+            }
+            let step = &sc.steps[start as usize - 1];
+            for m in members.iter().filter(|m| !m.deleted) {
+                self.step_event(
+                    Phase::Info,
+                    sc,
+                    n,
+                    &m.g,
+                    start,
+                    step.name(),
+                    "resumed here: the process that died may have sent this step already; it is sent again".into(),
+                )?;
+            }
+        }
         for (i, step) in sc.steps.iter().enumerate().skip(start.saturating_sub(1) as usize) {
             let index = i as u32 + 1;
             if self.cancel.load(Ordering::SeqCst) {
@@ -1179,6 +1204,24 @@ impl<'a> Runner<'a> {
         }
         details.dedup();
         Ok(details.join("; "))
+    }
+
+    /// Polls the group until it settles (bounded by the settle timeout); gives up quietly.
+    async fn settle(&self, m: &Member) {
+        let clock = self.client.clock().clone();
+        let start = clock.now();
+        let mut wait = Duration::from_secs(1);
+        while clock.now() - start < self.cfg.settle_timeout {
+            if let Ok(body) = self.client.get_group(&m.g).await
+                && settled(&arm_view(&body, m.template.profile.container_name()))
+            {
+                return;
+            }
+            if self.cancel.load(Ordering::SeqCst) || clock.sleep(wait).await.is_err() {
+                return;
+            }
+            wait = (wait * 2).min(Duration::from_secs(15));
+        }
     }
 
     /// Polls the group until it settles (bounded), then reads its logs.

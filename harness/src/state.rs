@@ -317,7 +317,7 @@ impl RunLock {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 let holder = std::fs::read_to_string(&path).unwrap_or_default();
-                return Err(HarnessError::Resume(format!(
+                return Err(HarnessError::Busy(format!(
                     "{} is being driven by another aci-chaos process{}: wait for it to end (a scheduler should not start a round while one runs)",
                     dir.display(),
                     holder.trim().parse::<u32>().map(|p| format!(" (pid {p})")).unwrap_or_default()

@@ -449,11 +449,20 @@ fn arm_client(target: &Target, run_id: &str, http: &reqwest::Client, recorder: R
 /// Goes on with a run from its folder's state.json: `run --resume` (everything left) and `soak
 /// check` (one round).
 pub async fn resume(dir: &Path, azure: &AzureArgs, fail_on: Option<FailOn>, mode: DriveMode) -> Result<u8, Failure> {
-    if !dir.is_dir() {
+    if !dir.exists() {
         return Err(Failure::usage(anyhow!("{}: no such run folder", dir.display())));
     }
-    let lock = RunLock::take(dir)?;
-    let saved = match RunState::load(dir) {
+    if !dir.is_dir() {
+        return Err(Failure::usage(anyhow!("{}: not a folder: expected a run's output folder (it holds state.json)", dir.display())));
+    }
+    // Read before locking (a folder that is no run gets no lock file); read again under the lock.
+    let loaded = RunState::load(dir);
+    let lock = if loaded.is_ok() { Some(RunLock::take(dir)?) } else { None };
+    let reloaded = match loaded {
+        Ok(_) => RunState::load(dir),
+        Err(e) => Err(e),
+    };
+    let saved = match reloaded {
         Ok(s) => s,
         Err(e) => {
             let embedded = aci_chaos_reports::history::read_run_dir(dir)
@@ -472,8 +481,33 @@ pub async fn resume(dir: &Path, azure: &AzureArgs, fail_on: Option<FailOn>, mode
     };
     let setup = saved.setup.clone();
     if saved.status == RunStatus::Finished {
-        out!("run {} in {} is finished: nothing to do (its reports are final)", setup.run_id, dir.display());
+        // A process killed between saving `finished` and writing the reports left none.
+        let missing = ["report.md", "evidence.csv", "junit.xml"].iter().any(|f| !dir.join(f).exists());
+        if missing {
+            write_reports(dir, setup.no_redact)?;
+            out!("run {} in {} is finished; its reports were missing and are written again", setup.run_id, dir.display());
+        } else {
+            out!("run {} in {} is finished: nothing to do (its reports are final)", setup.run_id, dir.display());
+        }
         return Ok(0);
+    }
+    let history_path = dir.join("history.jsonl");
+    let on_disk = std::fs::metadata(&history_path).map(|m| m.len()).map_err(|_| {
+        Failure::usage(anyhow!(
+            "{}: missing: the run's evidence is gone, so it cannot be resumed (the groups of run {} may still run: `aci-chaos cleanup --run {}`)",
+            history_path.display(),
+            setup.run_id,
+            setup.run_id
+        ))
+    })?;
+    if on_disk < saved.history.bytes {
+        return Err(Failure::usage(anyhow!(
+            "{}: {on_disk} bytes, shorter than the {} the saved point needs: it was cut or replaced, and going on would lose evidence \
+             (restore it; `aci-chaos cleanup --run {}` ends the run instead)",
+            history_path.display(),
+            saved.history.bytes,
+            setup.run_id
+        )));
     }
     let mut suites = Vec::new();
     for s in &setup.suites {
@@ -490,7 +524,8 @@ pub async fn resume(dir: &Path, azure: &AzureArgs, fail_on: Option<FailOn>, mode
             setup.run_id
         )));
     }
-    let (history, moved) = HistoryWriter::resume(&dir.join("history.jsonl"), saved.history.bytes)?;
+    check_world(&saved, &target, &http, &azure, dir).await?;
+    let (history, moved) = HistoryWriter::resume(&history_path, saved.history.bytes)?;
     let recorder = Recorder::resume(Some(history), saved.history.seq, target.clock.clone());
     let how = if mode.soak_rounds.is_some() { "soak check" } else { "run --resume" };
     if saved.status == RunStatus::Running || moved.is_some() {
@@ -542,9 +577,40 @@ pub async fn resume(dir: &Path, azure: &AzureArgs, fail_on: Option<FailOn>, mode
         no_redact: setup.no_redact,
         max_duration: None,
         signals,
-        _lock: Some(lock),
+        _lock: lock,
     })
     .await
+}
+
+/// Before a resume sends anything: the groups the saved point says are running must still be
+/// there (a restarted mock, or someone who deleted them, means the world the run left is gone).
+async fn check_world(saved: &RunState, target: &Target, http: &reqwest::Client, azure: &AzureArgs, dir: &Path) -> Result<(), Failure> {
+    let Some(cur) = saved.progress.current.as_ref().filter(|c| c.next_step > 0 && c.error.is_none()) else { return Ok(()) };
+    let recorder = Recorder::new(None, target.clock.clone());
+    let client = arm_client(target, &saved.setup.run_id, http, recorder, azure)?;
+    for m in cur.members.iter().filter(|m| !m.deleted) {
+        let g = aci_chaos_harness::arm::group::GroupRef {
+            subscription: saved.setup.subscription.clone(),
+            resource_group: saved.setup.resource_group.clone(),
+            name: m.name.clone(),
+        };
+        match client.get_group(&g).await {
+            Ok(_) => {}
+            Err(aci_chaos_harness::HarnessError::Arm { status: 404, .. }) => {
+                return Err(anyhow!(
+                    "container group {} of run {} is gone from the target (a restarted mock, or someone deleted it): \
+                     the run cannot go on where it stopped. Its evidence so far is in {}/; `aci-chaos cleanup --run {}` removes what is left",
+                    m.name,
+                    saved.setup.run_id,
+                    dir.display(),
+                    saved.setup.run_id
+                )
+                .into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// The real-subscription settings of a resumed run: those it started with, unless given again.
@@ -698,26 +764,34 @@ async fn drive(d: Drive) -> Result<u8, Failure> {
     };
     d.recorder
         .record(Phase::Info, Record::RunFinished(RunEnd { finished: aci_chaos_harness::wall_now(), cleanup, error: error.clone() }))?;
-    if let Some(state) = &d.state {
-        let mark = d.recorder.mark();
-        state.save(|s| {
-            s.status = RunStatus::Finished;
-            s.history = mark;
-        })?;
-    }
+    // `finished` only once the reports are written: a process killed in between leaves a
+    // state a resume finishes (it writes the reports).
+    let finish = |state: &Option<StateFile>| -> Result<(), Failure> {
+        if let Some(state) = state {
+            let mark = d.recorder.mark();
+            state.save(|s| {
+                s.status = RunStatus::Finished;
+                s.history = mark;
+            })?;
+        }
+        Ok(())
+    };
     let result = match result {
         Ok(r) => r,
         Err(e) => {
             write_reports(&dir, d.no_redact)?;
+            finish(&d.state)?;
             return Err(e.into());
         }
     };
     let ev = write_reports(&dir, d.no_redact)?;
+    finish(&d.state)?;
     let summary = ev.summary();
     out!("{}", summary.to_text().trim_end());
     out!();
     if let Some(e) = &error {
-        eprintln!("warning: the run is incomplete: {e}");
+        // Errors quote ARM paths: mask the ids there as in the files.
+        eprintln!("warning: the run is incomplete: {}", ev.redactor(d.no_redact).apply(e));
     }
     for o in &result.outcomes {
         out!("{} {}: {} of {} iterations met the expectation", if o.passed { "pass" } else { "FAIL" }, o.scenario, o.met, o.total);
