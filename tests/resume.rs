@@ -141,6 +141,16 @@ fn assert_same_evidence(reference: &Path, other: &Path) {
     assert!(verdicts.contains("lost"), "the reference soak should see a loss: {verdicts:?}");
 }
 
+/// The mock's subscription id appears in no evidence file, however many processes wrote them
+/// (state.json keeps it: the run needs it to go on).
+fn assert_ids_masked(dir: &Path) {
+    for f in ["history.jsonl", "report.md", "evidence.csv", "junit.xml"] {
+        let text = std::fs::read_to_string(dir.join(f)).unwrap();
+        assert!(!text.contains("00000000-0000-0000-0000-00000000c0de"), "{f} holds the subscription id unmasked");
+        assert!(!text.contains("00000000-0000-0000-0000-0000000000aa"), "{f} holds the tenant id unmasked");
+    }
+}
+
 fn state(dir: &Path) -> serde_json::Value {
     std::fs::read_to_string(dir.join("state.json")).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
 }
@@ -183,6 +193,7 @@ fn a_soak_killed_and_resumed_gives_the_evidence_of_an_uninterrupted_one() {
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(state(&out)["status"], "finished");
     assert_same_evidence(&reference, &out);
+    assert_ids_masked(&out);
     let history = std::fs::read_to_string(out.join("history.jsonl")).unwrap();
     assert!(history.contains("\"step\":\"resume\""), "the resume is recorded in the history");
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
@@ -222,6 +233,7 @@ fn a_soak_driven_round_by_round_by_soak_check_gives_the_same_evidence() {
     // 12 rounds for each of two iterations; the last call of each soak also finishes it.
     assert_eq!(calls, 24);
     assert_same_evidence(&reference, &out);
+    assert_ids_masked(&out);
     let o = bin(tmp.path()).args(["soak", "check"]).arg(&out).output().unwrap();
     assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("nothing to do"), "{}", text(&o));
 }

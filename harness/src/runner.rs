@@ -859,7 +859,14 @@ impl<'a> Runner<'a> {
                 if m.deleted {
                     continue;
                 }
+                if self.cancel.load(Ordering::SeqCst) && self.mode.keep_on_interrupt {
+                    // The round is cut: nothing of it is saved, the next call does it again.
+                    return Ok(Flow::Detached);
+                }
                 let obs = self.observe_with(m, &quiet, false).await;
+                if self.cancel.load(Ordering::SeqCst) && self.mode.keep_on_interrupt {
+                    return Ok(Flow::Detached);
+                }
                 if obs.arm.as_ref().is_some_and(|a| a.group_state == "Stopped") {
                     // Nothing runs in a stopped group: its old logs say nothing about now.
                     continue;
@@ -1252,8 +1259,10 @@ impl<'a> Runner<'a> {
                 }
                 Err(e) => last_err = e.to_string(),
             }
-            if clock.now() - start > self.cfg.settle_timeout {
+            let interrupted = self.cancel.load(Ordering::SeqCst);
+            if interrupted || clock.now() - start > self.cfg.settle_timeout {
                 let why = match &arm {
+                    _ if interrupted => "interrupted while waiting for it to settle".to_string(),
                     Some(v) => format!(
                         "after {} it was {} / {}",
                         humantime::format_duration(self.cfg.settle_timeout),

@@ -35,9 +35,9 @@ impl HistoryWriter {
 
     /// Opens an existing history file to append to (a resumed run), first cutting it to
     /// `keep` bytes. The cut tail (lines of work the resume does again) is not lost: it is
-    /// moved to `history.interrupted-<n>.jsonl` beside it, whose path is returned. Masking goes
-    /// on as the file's `run_started` record says.
-    pub fn resume(path: &Path, keep: u64) -> Result<(Self, Option<PathBuf>), ReportError> {
+    /// moved to `history.interrupted-<n>.jsonl` beside it, whose path is returned. Lines are
+    /// masked by `redactor`, which must know the run's real ids (the file holds them masked).
+    pub fn resume(path: &Path, keep: u64, redactor: Redactor) -> Result<(Self, Option<PathBuf>), ReportError> {
         let io = |source| ReportError::Io { path: path.to_path_buf(), source };
         let text = std::fs::read(path).map_err(io)?;
         let keep = keep.min(text.len() as u64);
@@ -59,13 +59,6 @@ impl HistoryWriter {
         file.set_len(keep).map_err(io)?;
         let mut file = std::fs::OpenOptions::new().append(true).open(path).map_err(io)?;
         file.flush().map_err(io)?;
-        let mut redactor = Redactor::default();
-        if let Some(first) = text[..keep as usize].split(|b| *b == b'\n').next()
-            && let Ok(line) = parse_line(&String::from_utf8_lossy(first))
-            && let Record::RunStarted(meta) = &line.record
-        {
-            redactor = Redactor::for_runs([meta]);
-        }
         Ok((Self { path: path.to_path_buf(), file, redactor, bytes: keep }, moved))
     }
 

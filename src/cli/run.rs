@@ -525,7 +525,16 @@ pub async fn resume(dir: &Path, azure: &AzureArgs, fail_on: Option<FailOn>, mode
         )));
     }
     check_world(&saved, &target, &http, &azure, dir).await?;
-    let (history, moved) = HistoryWriter::resume(&history_path, saved.history.bytes)?;
+    // The file holds the ids masked: the writer must learn the real ones to go on masking.
+    let mut redactor = aci_chaos_reports::Redactor::new(!setup.no_redact);
+    redactor.know(&setup.subscription);
+    if let Some(tenant) = match &target.mock {
+        Some(admin) => admin.info().await.ok().flatten().map(|i| i.tenant),
+        None => target.azure.as_ref().and_then(|(r, _)| r.tenant.clone()),
+    } {
+        redactor.know(&tenant);
+    }
+    let (history, moved) = HistoryWriter::resume(&history_path, saved.history.bytes, redactor)?;
     let recorder = Recorder::resume(Some(history), saved.history.seq, target.clock.clone());
     let how = if mode.soak_rounds.is_some() { "soak check" } else { "run --resume" };
     if saved.status == RunStatus::Running || moved.is_some() {
@@ -713,23 +722,32 @@ async fn drive(d: Drive) -> Result<u8, Failure> {
     if let Ok(r) = &result
         && let Some(why) = &r.detached
     {
-        d.recorder.record(
-            Phase::Info,
-            Record::Step(StepEvent {
-                scenario: String::new(),
-                iteration: 0,
-                group: String::new(),
-                index: 0,
-                step: "detach".into(),
-                detail: why.clone(),
-            }),
-        )?;
-        if let Some(state) = &d.state {
-            let mark = d.recorder.mark();
-            state.save(|s| {
-                s.status = RunStatus::Detached;
-                s.history = mark;
-            })?;
+        if interrupted {
+            // Cut mid-way: the history mark stays at the last saved point, so what was
+            // recorded since is set aside and done again by the next call.
+            if let Some(state) = &d.state {
+                state.save(|s| s.status = RunStatus::Detached)?;
+            }
+        } else {
+            // A clean stop comes right after a saved point: the detach line joins it.
+            d.recorder.record(
+                Phase::Info,
+                Record::Step(StepEvent {
+                    scenario: String::new(),
+                    iteration: 0,
+                    group: String::new(),
+                    index: 0,
+                    step: "detach".into(),
+                    detail: why.clone(),
+                }),
+            )?;
+            if let Some(state) = &d.state {
+                let mark = d.recorder.mark();
+                state.save(|s| {
+                    s.status = RunStatus::Detached;
+                    s.history = mark;
+                })?;
+            }
         }
         write_reports(&dir, d.no_redact)?;
         let soak = d.state.as_ref().and_then(|s| s.get().progress.current).and_then(|c| c.soak.map(|st| (c.scenario, st)));
