@@ -559,3 +559,23 @@ fn a_detached_soak_on_azure_is_driven_by_soak_check_and_finished_by_resume() {
     assert!(!has_os_secret(&all), "no secret value in the run folder");
     assert_no_secret("the run folder", &all);
 }
+
+#[test]
+fn cleanup_run_also_removes_the_resource_group_a_killed_run_created() {
+    let mock = Mock::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let suite = write_suite(tmp.path(), "slow.toml", SLOW);
+    let (mut child, run, _rx) = start_run(&mock, tmp.path(), &suite, &[]);
+    wait_for("both groups of the run", Duration::from_secs(20), || run_groups(&mock, &run).len() == 2);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let rg = format!("/subscriptions/{SUB}/resourceGroups/acc-{run}?api-version=2021-04-01");
+    assert_eq!(mock.call(reqwest::Method::GET, &rg, None).0, 200, "the killed run left its resource group");
+    let o = bin(tmp.path()).args(["cleanup", "--run", &run, "--dry-run"]).args(mock.azure_args()).output().unwrap();
+    assert!(text(&o).contains(&format!("would delete resource group /subscriptions/{SUB}/resourceGroups/acc-{run}")), "{}", text(&o));
+    assert_eq!(mock.call(reqwest::Method::GET, &rg, None).0, 200, "a dry run deletes nothing");
+    let o = bin(tmp.path()).args(["cleanup", "--run", &run]).args(mock.azure_args()).output().unwrap();
+    let t = text(&o);
+    assert!(o.status.success() && t.contains("2 deleted") && t.contains("deleted resource group"), "{t}");
+    assert_eq!(mock.call(reqwest::Method::GET, &rg, None).0, 404, "{t}");
+}

@@ -68,6 +68,9 @@ pub struct SweepReport {
     pub untagged: usize,
     /// Tagged groups not selected (another run, too young, age unknown).
     pub passed_over: usize,
+    /// The run's own resource group (`acc-<run id>`, tagged with it), deleted once empty (or,
+    /// in a dry run, that would be).
+    pub resource_groups: Vec<String>,
 }
 
 /// Parses a container group's resource id.
@@ -127,7 +130,45 @@ pub async fn sweep(
             Err(e) => report.failed.push((id, e.to_string())),
         }
     }
+    if let Some(run) = &sel.run
+        && sel.older_than.is_none()
+        && report.failed.is_empty()
+    {
+        sweep_run_resource_group(client, subscription, run, dry_run, &mut report).await?;
+    }
     Ok(report)
+}
+
+/// A run without `-g` creates `acc-<run id>`, tagged with its id, and deletes it at the end; a
+/// killed run leaves it. It goes too, when it carries this run's tag and holds no container
+/// group any more (a group someone else put there keeps it).
+async fn sweep_run_resource_group(
+    client: &ArmClient,
+    subscription: &str,
+    run: &str,
+    dry_run: bool,
+    report: &mut SweepReport,
+) -> Result<(), HarnessError> {
+    let rg = format!("acc-{run}");
+    let path = format!("/subscriptions/{subscription}/resourceGroups/{rg}?api-version=2021-04-01");
+    let found = match client.call(reqwest::Method::GET, &path, None).await {
+        Ok(r) => r.body,
+        Err(HarnessError::Arm { status: 404, .. }) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if found.pointer(&format!("/tags/{RUN_TAG}")).and_then(Value::as_str) != Some(run) {
+        return Ok(());
+    }
+    let left = client.list_groups(subscription, Some(&rg)).await?;
+    let would_go = left.iter().all(|g| report.deleted.iter().any(|d| Some(d.as_str()) == g.get("id").and_then(Value::as_str)));
+    if !(left.is_empty() || dry_run && would_go) {
+        return Ok(());
+    }
+    if !dry_run {
+        client.delete_resource_group(subscription, &rg).await?;
+    }
+    report.resource_groups.push(format!("/subscriptions/{subscription}/resourceGroups/{rg}"));
+    Ok(())
 }
 
 #[cfg(test)]

@@ -190,7 +190,7 @@ pub struct AzureArgs {
     #[arg(long, value_enum, default_value = "auto")]
     pub auth: AuthArg,
     /// Subscription id.
-    #[arg(long, env = "AZURE_SUBSCRIPTION_ID")]
+    #[arg(long, env = "AZURE_SUBSCRIPTION_ID", hide_env_values = true)]
     pub subscription: Option<String>,
     /// Resource Manager endpoint (sovereign clouds; or a mock serving TLS, for tests).
     #[arg(long, default_value = DEFAULT_ARM_ENDPOINT)]

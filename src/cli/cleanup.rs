@@ -27,6 +27,9 @@ pub async fn command(args: CleanupArgs) -> Result<u8, Failure> {
     for id in &report.deleted {
         println!("{verb} {id}");
     }
+    for id in &report.resource_groups {
+        println!("{verb} resource group {id} (the run created it; no container group is left in it)");
+    }
     for (id, why) in &report.failed {
         println!("FAILED {id}: {why}");
     }

@@ -640,6 +640,28 @@ fn resumed_azure(setup: &RunSetup, given: &AzureArgs) -> Result<AzureArgs, Failu
     Ok(azure)
 }
 
+/// How to end a detached soak early, as a command that works as printed (the endpoint flags
+/// the run used; the subscription and credential as the user gives them).
+fn end_early(setup: &RunSetup) -> String {
+    let Some(az) = &setup.azure else {
+        return format!("delete its groups (tag aci-chaos-run={}) on the mock at {}, or restart that mock", setup.run_id, setup.target);
+    };
+    let mut cmd = format!("aci-chaos cleanup --run {} -g {} --subscription <id>", setup.run_id, setup.resource_group);
+    if az.arm_endpoint != DEFAULT_ARM_ENDPOINT {
+        cmd.push_str(&format!(" --arm-endpoint {}", az.arm_endpoint));
+    }
+    if let Some(a) = &az.authority_host {
+        cmd.push_str(&format!(" --authority-host {a}"));
+    }
+    if let Some(ca) = &az.ca_cert {
+        cmd.push_str(&format!(" --ca-cert {}", ca.display()));
+    }
+    if az.auth != "auto" {
+        cmd.push_str(&format!(" --auth {}", az.auth));
+    }
+    cmd
+}
+
 /// `aci-chaos soak check DIR`.
 pub async fn soak_check(args: SoakCheckArgs) -> Result<u8, Failure> {
     let mode = DriveMode { soak_rounds: Some(1), max_wait: Some(args.max_wait), keep_on_interrupt: true };
@@ -755,11 +777,12 @@ async fn drive(d: Drive) -> Result<u8, Failure> {
             out!("{scenario}: {} soak rounds done, {} checks, {} recorded", st.rounds_done, st.checks, st.recorded);
         }
         out!("{why}");
+        let end = d.state.as_ref().map(|s| end_early(&s.get().setup)).unwrap_or_default();
         out!(
             "the groups keep running (tagged aci-chaos-run={run_id}); evidence so far is in {}/\n  \
              next round:      aci-chaos soak check {}\n  \
              all the rest:    aci-chaos run --resume {}\n  \
-             end it early:    aci-chaos cleanup --run {run_id}",
+             end it early:    {end}",
             dir.display(),
             dir.display(),
             dir.display()
