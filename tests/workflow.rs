@@ -22,17 +22,29 @@ fn the_sample_workflow_is_scheduled_and_its_commands_parse() {
     assert!(key(wf, "on")["schedule"][0]["cron"].as_str().is_some(), "a schedule: trigger");
     assert_eq!(key(wf, "permissions")["id-token"].as_str(), Some("write"), "OIDC for workload identity");
     let steps = key(wf, "jobs")["round"]["steps"].as_vec().expect("jobs.round.steps");
-    let commands: Vec<&str> = steps.iter().filter_map(|s| s["run"].as_str()).filter(|r| r.trim_start().starts_with("aci-chaos ")).collect();
+    // Every aci-chaos command of every step's script, from `aci-chaos` to the end of its line.
+    let commands: Vec<&str> = steps
+        .iter()
+        .filter_map(|s| s["run"].as_str())
+        .flat_map(str::lines)
+        .filter_map(|l| l.find("aci-chaos ").map(|i| &l[i..]))
+        .filter(|c| !c.contains("::error::") && !c.starts_with("aci-chaos groups"))
+        .map(|c| c.split(" > ").next().unwrap_or(c).trim())
+        .collect();
     assert!(commands.iter().any(|c| c.contains("--detach")) && commands.iter().any(|c| c.contains("soak check")), "{commands:?}");
+    assert!(commands.iter().any(|c| c.starts_with("aci-chaos cleanup --all-runs")), "the lost-cache guard: {commands:?}");
 
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_aci-chaos")).parent().unwrap().to_path_buf();
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
     let empty = tempfile::tempdir().unwrap();
     for c in commands {
-        let (cmd, dir, expect) = if c.trim_start().starts_with("aci-chaos run ") {
-            (format!("{c} --dry-run"), root, 0)
+        let (cmd, dir, expect) = if c.starts_with("aci-chaos run ") {
+            (format!("{c} --dry-run"), root, Some(0))
+        } else if c.starts_with("aci-chaos soak check ") {
+            (c.to_string(), empty.path(), Some(2))
         } else {
-            (c.to_string(), empty.path(), 2)
+            // Needs a token this test has not: the flags must parse, then the credential fails.
+            (c.to_string(), empty.path(), None)
         };
         let o = Command::new("sh")
             .arg("-c")
@@ -44,11 +56,19 @@ fn the_sample_workflow_is_scheduled_and_its_commands_parse() {
             .output()
             .unwrap();
         let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-        assert_eq!(o.status.code(), Some(expect), "{cmd}\n{out}");
-        if expect == 2 {
-            assert!(out.contains("no such run folder"), "{cmd}: flags accepted, then the folder is missing\n{out}");
-        } else {
-            assert!(out.contains("dry run of run") && out.contains("container groups (2)"), "{cmd}\n{out}");
+        match expect {
+            Some(0) => {
+                assert_eq!(o.status.code(), Some(0), "{cmd}\n{out}");
+                assert!(out.contains("dry run of run") && out.contains("container groups (2)"), "{cmd}\n{out}");
+            }
+            Some(code) => {
+                assert_eq!(o.status.code(), Some(code), "{cmd}\n{out}");
+                assert!(out.contains("no such run folder"), "{cmd}: flags accepted, then the folder is missing\n{out}");
+            }
+            None => {
+                assert!(!out.contains("unexpected argument") && !out.contains("Usage:"), "{cmd}: flags must parse\n{out}");
+                assert!(out.contains("workload-identity"), "{cmd}: it got as far as the credential\n{out}");
+            }
         }
     }
 }

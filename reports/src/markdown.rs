@@ -624,7 +624,7 @@ pub fn render_within(ev: &Evidence, redactor: &Redactor, limit: usize) -> String
 
     // Every check, one block per scenario (the heading only when some block fits).
     let mut shown_checks = 0;
-    let heading = "\n## Every check\n";
+    let heading = "\n## Every check\n\nA soak records a check only when something changed, and its last round; its step line says how many checks it made.\n";
     if !ev.rows.is_empty() && budget > heading.len() {
         let mut checks = String::new();
         budget -= heading.len();
@@ -715,12 +715,13 @@ fn capture_block(ev: &Evidence, run: usize, time: &str, c: &crate::model::Captur
         let _ = writeln!(out, "- activity log not read: {}", esc(e));
     }
     if !c.activity.is_empty() {
-        out.push_str("\n```text\n");
-        for line in c.activity.iter().take(20) {
-            let _ = writeln!(out, "{}", fence(line));
-        }
+        // ARM lists newest first; read in order of time here (the latest 20).
+        out.push_str("\n```text\ntime  category  operation  status  caller  title\n");
         if c.activity.len() > 20 {
-            let _ = writeln!(out, "… {} more in history.jsonl", c.activity.len() - 20);
+            let _ = writeln!(out, "… {} earlier events in history.jsonl", c.activity.len() - 20);
+        }
+        for line in c.activity.iter().take(20).rev() {
+            let _ = writeln!(out, "{}", fence(line));
         }
         out.push_str("```\n");
     }

@@ -59,11 +59,19 @@ pub fn events(ev: &Evidence) -> Vec<Event> {
         for f in &run.faults {
             let h = hypothesis_words(&f.hypothesis);
             let text = if h.is_empty() { format!("{} fired", f.kind) } else { format!("{} fired (hypothesis {})", f.kind, h.join(", ")) };
+            // When it fired, by the mock's account, unless that runs ahead of the line that
+            // recorded it (a clock the harness did not share, under --parallel): a soak reads
+            // the fault log only when it records a change, days after some faults fired.
+            let fired = crate::time_fmt::parse(&f.fault.at)
+                .zip(crate::time_fmt::parse(&f.time))
+                .filter(|(at, line)| at <= line)
+                .map(|_| f.fault.at.clone())
+                .unwrap_or_else(|| f.time.clone());
             out.push(Event {
                 run: i,
                 section: section(i, group_of_id(&f.target)),
-                time: f.time.clone(),
-                period: since(&f.time, &run.start_time),
+                period: since(&fired, &run.start_time),
+                time: fired,
                 text,
             });
         }
@@ -215,5 +223,23 @@ mod tests {
         assert!(check_timeline("timeline\n    : orphan\n").is_err());
         assert!(check_timeline("timeline\n  t+1s : a # b\n").is_err());
         assert!(timeline(&[], 10).is_none());
+    }
+
+    #[test]
+    fn a_fault_is_placed_when_it_fired_not_when_the_run_read_it() {
+        let mut ev = crate::markdown::tests::evidence(vec![]);
+        let fault = |at: &str| crate::model::FaultEvent {
+            kind: "rehost".into(),
+            target: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerInstance/containerGroups/g".into(),
+            at: at.into(),
+            hypothesis: Default::default(),
+            outcome: Default::default(),
+        };
+        // Read at day 49, fired at day 29; and one whose account runs ahead of the line.
+        ev.runs[0].faults.push(crate::summary::SeenFault { time: "2026-02-19T00:00:00Z".into(), fault: fault("2026-01-30T00:00:00Z") });
+        ev.runs[0].faults.push(crate::summary::SeenFault { time: "2026-01-01T00:00:05Z".into(), fault: fault("2026-01-01T00:00:09Z") });
+        let e = events(&ev);
+        let periods: Vec<&str> = e.iter().map(|e| e.period.as_str()).collect();
+        assert_eq!(periods, ["t+5s", "t+29d00h"], "{e:?}");
     }
 }
