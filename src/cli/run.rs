@@ -316,6 +316,19 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
     if !embedded {
         reproduce.push_str(&format!(" --target {} --run-id {run_id}", args.target));
     }
+    if args.target == "azure" {
+        // The subscription as a placeholder (reports are shared); the rest as given.
+        reproduce.push_str(" --subscription <id>");
+        if args.azure.arm_endpoint != DEFAULT_ARM_ENDPOINT {
+            reproduce.push_str(&format!(" --arm-endpoint {}", args.azure.arm_endpoint));
+        }
+        if let Some(a) = &args.azure.authority_host {
+            reproduce.push_str(&format!(" --authority-host {a}"));
+        }
+    }
+    if let Some(rg) = &args.resource_group {
+        reproduce.push_str(&format!(" -g {rg}"));
+    }
     reproduce.push_str(&format!(" --seed {seed}"));
     // The region always: a merged report of a CI matrix must reproduce each leg where it ran.
     reproduce.push_str(&format!(" -l {}", args.location));
