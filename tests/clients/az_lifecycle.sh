@@ -51,6 +51,16 @@ names=$("$AZ" container list -g "$RG" -o json | jget '",".join(g["name"] for g i
 [ "$names" = "$GROUP" ] || fail "list: $names"
 ok "az container list"
 
+# aci-chaos's own --auth cli (azure_identity's AzureCliCredential) gets its token from this very
+# az login, as on a laptop: the credential path that needs a real Azure CLI.
+if [ -n "${ACI_CHAOS_BIN:-}" ]; then
+  out=$(PATH="$(dirname "$AZ"):$PATH" "$ACI_CHAOS_BIN" inspect -g "$RG" --auth cli --subscription "$MOCK_SUBSCRIPTION" \
+    --arm-endpoint "$MOCK_URL" --ca-cert "$MOCK_CA" 2>&1) || fail "aci-chaos inspect --auth cli: $out"
+  grep -q "auth: using cli credential" <<<"$out" || fail "aci-chaos --auth cli did not use the CLI: $out"
+  grep -q "$GROUP" <<<"$out" || fail "aci-chaos inspect did not list $GROUP: $out"
+  ok "aci-chaos inspect --auth cli (token from az)"
+fi
+
 logs=$("$AZ" container logs -g "$RG" -n "$GROUP")
 grep -q "aci-chaos-probe v=1 .*secure-env=$(fp "$SECRET") plain-env=$(fp "$PLAIN")" <<<"$logs" || fail "logs: $logs"
 ok "az container logs"

@@ -61,7 +61,7 @@ MOCK_URL=$URL MOCK_CA="$TMP/ca.pem" MOCK_SUBSCRIPTION=$SUB "$WORK/venv-sdk/bin/p
 echo "== python SDK lifecycle passed ($(secs "$t"))"
 
 t=$(date +%s)
-AZ="$WORK/venv-cli/bin/az" AZURE_CONFIG_DIR="$TMP/az" MOCK_URL=$URL MOCK_CA="$TMP/ca.pem" MOCK_TENANT=$TENANT MOCK_SUBSCRIPTION=$SUB \
+ACI_CHAOS_BIN="$BIN" AZ="$WORK/venv-cli/bin/az" AZURE_CONFIG_DIR="$TMP/az" MOCK_URL=$URL MOCK_CA="$TMP/ca.pem" MOCK_TENANT=$TENANT MOCK_SUBSCRIPTION=$SUB \
   bash tests/clients/az_lifecycle.sh
 echo "== azure-cli lifecycle passed ($(secs "$t"))"
 echo "== real-client tests took $(secs "$t0")"
