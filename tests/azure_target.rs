@@ -579,3 +579,34 @@ fn cleanup_run_also_removes_the_resource_group_a_killed_run_created() {
     assert!(o.status.success() && t.contains("2 deleted") && t.contains("deleted resource group"), "{t}");
     assert_eq!(mock.call(reqwest::Method::GET, &rg, None).0, 404, "{t}");
 }
+
+#[test]
+fn managed_identity_gets_its_token_from_an_identity_endpoint() {
+    let mock = Mock::start();
+    let tmp = tempfile::tempdir().unwrap();
+    mock.put_rg("agents");
+    mock.put_group("agents", "agent-1", json!({}), "azp-agent");
+    // As on App Service or Functions: the platform's identity endpoint and its secret header.
+    let args: Vec<String> = mock.azure_args().into_iter().map(|a| if a == "env" { "managed-identity".into() } else { a }).collect();
+    let o = bin(tmp.path())
+        .args(["inspect", "-g", "agents"])
+        .args(&args)
+        .env("IDENTITY_ENDPOINT", format!("{}/msi/token", mock.http))
+        .env("IDENTITY_HEADER", "platform-secret")
+        .env_remove("AZURE_CLIENT_SECRET")
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("auth: using managed-identity credential (owner sp:app-7)"), "the user-assigned id from AZURE_CLIENT_ID: {t}");
+    assert!(t.contains("agent-1"), "{t}");
+    // Without the platform's header the endpoint refuses, and the error says which credential failed.
+    let o = bin(tmp.path())
+        .args(["inspect", "-g", "agents"])
+        .args(&args)
+        .env("IDENTITY_ENDPOINT", format!("{}/msi/token", mock.http))
+        .env("IDENTITY_HEADER", "")
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && text(&o).contains("managed-identity"), "{}", text(&o));
+}

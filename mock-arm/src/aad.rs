@@ -114,6 +114,39 @@ pub fn token(base: &str, tenant: &str, body: &[u8], now_unix: i64) -> Response {
     (StatusCode::OK, axum::Json(body)).into_response()
 }
 
+/// A managed identity's token, as App Service's identity endpoint gives it
+/// (`GET /msi/token?api-version=2019-08-01&resource=…` with `X-IDENTITY-HEADER`; `client_id`
+/// picks a user-assigned identity). `expires_on` is a string of epoch seconds, as there.
+pub fn managed_identity_token(
+    base: &str,
+    query: &std::collections::BTreeMap<String, String>,
+    headers: &axum::http::HeaderMap,
+    now_unix: i64,
+) -> Response {
+    if headers.get("x-identity-header").and_then(|v| v.to_str().ok()).is_none_or(|v| v.is_empty()) {
+        return aad_error(StatusCode::UNAUTHORIZED, "invalid_request", 0, "The X-IDENTITY-HEADER header is missing or empty.");
+    }
+    let Some(resource) = query.get("resource").filter(|r| !r.is_empty()) else {
+        return aad_error(StatusCode::BAD_REQUEST, "invalid_request", 0, "The query must contain the parameter 'resource'.");
+    };
+    let client_id = query.get("client_id").cloned().unwrap_or_else(|| "00000000-0000-0000-0000-0000000000a1".to_string());
+    let lifetime = 3599;
+    let header = json!({"alg": "none", "typ": "JWT"});
+    let claims = json!({
+        "aud": resource, "iss": format!("{base}/"), "appid": client_id, "azp": client_id, "idtyp": "app",
+        "oid": "22222222-2222-2222-2222-222222222222", "sub": "22222222-2222-2222-2222-222222222222",
+        "iat": now_unix, "nbf": now_unix, "exp": now_unix + lifetime,
+    });
+    let body = json!({
+        "access_token": format!("{}.{}.sig", b64url(&header), b64url(&claims)),
+        "expires_on": (now_unix + lifetime).to_string(),
+        "resource": resource,
+        "token_type": "Bearer",
+        "client_id": client_id,
+    });
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

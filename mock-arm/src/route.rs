@@ -60,6 +60,9 @@ pub enum Route {
     },
     /// `/common/discovery/instance` (MSAL instance discovery)
     InstanceDiscovery,
+    /// `/msi/token`: a managed identity's token endpoint, as App Service and Functions serve it
+    /// (`IDENTITY_ENDPOINT`, header `X-IDENTITY-HEADER`).
+    ManagedIdentityToken,
     /// Anything else.
     Unknown,
 }
@@ -112,6 +115,7 @@ pub fn route(path: &str) -> Route {
         [t, o, v, tok] if eq(o, "oauth2") && eq(v, "v2.0") && eq(tok, "token") => Route::Token { tenant: t.to_string() },
         [t, o, tok] if eq(o, "oauth2") && eq(tok, "token") => Route::Token { tenant: t.to_string() },
         [c, d, i] if eq(c, "common") && eq(d, "discovery") && eq(i, "instance") => Route::InstanceDiscovery,
+        [m, t] if eq(m, "msi") && eq(t, "token") => Route::ManagedIdentityToken,
         [p, ns, o] if eq(p, "providers") && eq(ns, PROVIDER) && eq(o, "operations") => Route::ProviderOperations,
         [subs] if eq(subs, "subscriptions") => Route::Subscriptions,
         [subs, sub] if eq(subs, "subscriptions") => Route::Subscription(sub.to_string()),

@@ -147,6 +147,13 @@ pub fn handle(shared: &mut Shared, req: &Req) -> Result<Response, ArmError> {
             };
         }
         InstanceDiscovery => return Ok(crate::aad::instance_discovery(&req.base)),
+        ManagedIdentityToken => {
+            return if req.method == Method::GET {
+                Ok(crate::aad::managed_identity_token(&req.base, &req.query, &req.headers, unix_now()))
+            } else {
+                Err(method_not_allowed(req))
+            };
+        }
         Token { tenant } => {
             return if req.method == Method::POST {
                 Ok(crate::aad::token(&req.base, tenant, &req.body, unix_now()))
@@ -243,6 +250,8 @@ pub fn handle(shared: &mut Shared, req: &Req) -> Result<Response, ArmError> {
             get_only(req)?;
             locations::provider_operations(req)
         }
-        MetadataEndpoints | OpenIdConfiguration { .. } | Token { .. } | InstanceDiscovery | Unknown => Err(not_found_uri(req)),
+        MetadataEndpoints | OpenIdConfiguration { .. } | Token { .. } | InstanceDiscovery | ManagedIdentityToken | Unknown => {
+            Err(not_found_uri(req))
+        }
     }
 }
