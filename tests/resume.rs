@@ -292,6 +292,22 @@ fn two_processes_never_drive_one_run_folder() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("1 soak rounds done"), "{}", text(&o));
 }
 
+fn text_of(o: &Output) -> String {
+    text(o)
+}
+
+/// One request to the mock (any bearer token), the answer's text.
+fn mock_call(url: &str, method: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text
+}
+
 /// The mock's groups, by name (its admin plane's state).
 fn mock_groups(url: &str) -> Vec<String> {
     use std::io::{Read, Write};
@@ -356,16 +372,32 @@ fn damaged_folders_are_refused_and_a_gone_world_is_named() {
     let o = bin(tmp.path()).args(["run", "--resume", "empty"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert_eq!(std::fs::read_dir(tmp.path().join("empty")).unwrap().count(), 0);
-    // The world is gone (the mock restarted, empty): said so, nothing sent.
-    drop(mock);
-    let fresh = Mock::start(11);
-    let mut st = state(&out);
-    st["setup"]["target"] = fresh.url.clone().into();
-    std::fs::write(out.join("state.json"), st.to_string()).unwrap();
+    // An edited state file is not trusted: it decides what gets deleted.
+    let text = std::fs::read_to_string(out.join("state.json")).unwrap();
+    std::fs::write(out.join("state.json"), text.replace("\"seed\": ", "\"seed\": 1")).unwrap();
     let o = bin(tmp.path()).args(["soak", "check"]).arg(&out).output().unwrap();
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("is gone from the target"), "{}", text(&o));
-    assert!(mock_groups(&fresh.url).is_empty(), "nothing was deployed");
+    assert_eq!(o.status.code(), Some(2), "{}", text_of(&o));
+    assert!(text_of(&o).contains("checksum does not match"), "{}", text_of(&o));
+    std::fs::write(out.join("state.json"), &text).unwrap();
+    // The world is gone (someone deleted the soak's group): said once, the run ends there.
+    let st = state(&out);
+    let path = format!(
+        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ContainerInstance/containerGroups/{}?api-version=2023-05-01",
+        st["setup"]["subscription"].as_str().unwrap(),
+        st["setup"]["resource_group"].as_str().unwrap(),
+        st["progress"]["current"]["members"][0]["name"].as_str().unwrap()
+    );
+    mock_call(&mock.url, "DELETE", &path);
+    assert!(mock_groups(&mock.url).is_empty());
+    let o = bin(tmp.path()).args(["soak", "check"]).arg(&out).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text_of(&o));
+    assert!(text_of(&o).contains("is gone from the target") && text_of(&o).contains("marked finished"), "{}", text_of(&o));
+    assert!(mock_groups(&mock.url).is_empty(), "nothing was deployed");
+    assert_eq!(state(&out)["status"], "finished");
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("ended outside the run"), "the report says how it ended");
+    let o = bin(tmp.path()).args(["soak", "check"]).arg(&out).output().unwrap();
+    assert!(o.status.success() && text_of(&o).contains("nothing to do"), "a scheduler's next call is quiet: {}", text_of(&o));
 }
 
 #[test]

@@ -66,6 +66,11 @@ impl SecretSource {
     }
 }
 
+/// sha256 of `bytes`, as hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
 /// `n` random bytes from the operating system, as hex (run ids on shared targets).
 pub fn random_hex(n: usize) -> String {
     let mut b = vec![0u8; n];

@@ -196,6 +196,26 @@ pub struct RunState {
     pub progress: RunProgress,
     /// The history that goes with `progress`.
     pub history: HistoryMark,
+    /// sha256 of the file as written with this field empty: an edited or damaged file is
+    /// refused rather than trusted (it decides what gets deleted).
+    #[serde(default)]
+    pub checksum: String,
+}
+
+/// The file's text for a state, with its checksum filled in.
+fn seal(state: &RunState) -> Result<String, HarnessError> {
+    let mut s = state.clone();
+    s.checksum = String::new();
+    let text = serde_json::to_string_pretty(&s).map_err(|e| HarnessError::Protocol(format!("state: {e}")))?;
+    let sum = crate::secret::sha256_hex(text.as_bytes());
+    Ok(text.replacen("\"checksum\": \"\"", &format!("\"checksum\": \"{sum}\""), 1))
+}
+
+/// Whether a state file's text carries the checksum of its contents.
+fn sealed(text: &str, checksum: &str) -> bool {
+    !checksum.is_empty()
+        && crate::secret::sha256_hex(text.replacen(&format!("\"checksum\": \"{checksum}\""), "\"checksum\": \"\"", 1).as_bytes())
+            == checksum
 }
 
 impl RunState {
@@ -219,6 +239,14 @@ impl RunState {
             column: e.column(),
             message: format!("not a run state file this version can read: {e} (it is written by `aci-chaos run`; do not edit it)"),
         })?;
+        if state.format == FORMAT && !sealed(&text, &state.checksum) {
+            return Err(HarnessError::Resume(format!(
+                "{}: its checksum does not match its contents: it was edited or damaged, and it decides what gets deleted, \
+                 so it is not trusted (`aci-chaos cleanup --run {}` ends the run; its evidence so far stays in the folder)",
+                path.display(),
+                state.setup.run_id
+            )));
+        }
         if state.format != FORMAT {
             return Err(HarnessError::Resume(format!(
                 "{}: format `{}`, this aci-chaos reads `{FORMAT}` (resume it with the version that started it)",
@@ -254,12 +282,38 @@ impl RunState {
         if cur.next_step > 0 && cur.members.len() != sc.groups.len() {
             return Err(bad(format!("scenario `{}` deploys {} groups, {} are saved", sc.name, sc.groups.len(), cur.members.len())));
         }
-        if let Some(soak) = &cur.soak {
-            let is_soak = cur.next_step >= 1 && matches!(sc.steps.get(cur.next_step as usize - 1), Some(crate::suite::Step::Soak { .. }));
-            let n = cur.members.len();
-            if !is_soak || soak.prev.len() != n || soak.befores.len() != n {
-                return Err(bad(format!("the saved soak does not match step {} of scenario `{}`", cur.next_step, sc.name)));
+        for (i, m) in cur.members.iter().enumerate() {
+            let name = crate::runner::group_name(&self.setup.run_id, &sc.name, cur.iteration, i, sc.groups.len());
+            if m.name != name {
+                return Err(bad(format!("member {} is `{}`, this run names it `{name}`", i + 1, m.name)));
             }
+            if self.setup.seeded_secrets {
+                for (ch, fp) in &m.expected {
+                    if crate::secret::derive(self.setup.seed, &m.name, *ch).fingerprint() != *fp {
+                        return Err(bad(format!("{}: the saved {ch} fingerprint is not this run's seeded secret's", m.name)));
+                    }
+                }
+            }
+        }
+        if let Some(soak) = &cur.soak {
+            let step = if cur.next_step >= 1 { sc.steps.get(cur.next_step as usize - 1) } else { None };
+            let Some(crate::suite::Step::Soak { duration, every }) = step else {
+                return Err(bad(format!("a soak is saved at step {} of scenario `{}`, which is no soak", cur.next_step, sc.name)));
+            };
+            let n = cur.members.len();
+            if soak.prev.len() != n || soak.befores.len() != n {
+                return Err(bad(format!("the saved soak has not one entry per group of scenario `{}`", sc.name)));
+            }
+            let rounds = (duration.0.as_secs_f64() / every.0.as_secs_f64()).floor() as u64;
+            if soak.rounds_done > rounds {
+                return Err(bad(format!("{} soak rounds done of {rounds}", soak.rounds_done)));
+            }
+            if time::OffsetDateTime::parse(&soak.start, &time::format_description::well_known::Rfc3339).is_err() {
+                return Err(bad(format!("soak start `{}` is not an RFC 3339 time", soak.start)));
+            }
+        }
+        if self.progress.done.iter().any(|(s, i)| *s == cur.scenario && *i == cur.iteration) {
+            return Err(bad(format!("`{}` #{} is both done and in progress", cur.scenario, cur.iteration)));
         }
         Ok(())
     }
@@ -289,7 +343,7 @@ impl StateFile {
         change(&mut s);
         let path = self.dir.join(STATE_FILE);
         let tmp = self.dir.join(format!(".{STATE_FILE}.tmp"));
-        let text = serde_json::to_string_pretty(&*s).map_err(|e| HarnessError::Protocol(format!("state: {e}")))?;
+        let text = seal(&s)?;
         std::fs::write(&tmp, text).map_err(|cause| HarnessError::Io { path: tmp.clone(), cause })?;
         std::fs::rename(&tmp, &path).map_err(|cause| HarnessError::Io { path, cause })
     }
@@ -355,6 +409,7 @@ mod tests {
             },
             progress: RunProgress::default(),
             history: HistoryMark { seq: 3, bytes: 100 },
+            checksum: String::new(),
         }
     }
 
@@ -376,11 +431,18 @@ mod tests {
         std::fs::write(dir.join(STATE_FILE), "{\n  \"format\": 3\n}").unwrap();
         let e = RunState::load(&dir).unwrap_err().to_string();
         assert!(e.contains("state.json:2:"), "{e}");
-        let mut s = serde_json::to_value(sample()).unwrap();
-        s["format"] = "aci-chaos-run-state/9".into();
-        std::fs::write(dir.join(STATE_FILE), s.to_string()).unwrap();
+        let mut s = sample();
+        s.format = "aci-chaos-run-state/9".into();
+        std::fs::write(dir.join(STATE_FILE), seal(&s).unwrap()).unwrap();
         let e = RunState::load(&dir).unwrap_err().to_string();
         assert!(e.contains("aci-chaos-run-state/9"), "{e}");
+        // Any edit of a sealed file: refused.
+        let text = seal(&sample()).unwrap();
+        std::fs::write(dir.join(STATE_FILE), &text).unwrap();
+        RunState::load(&dir).unwrap();
+        std::fs::write(dir.join(STATE_FILE), text.replace("\"seed\": 7", "\"seed\": 8")).unwrap();
+        let e = RunState::load(&dir).unwrap_err().to_string();
+        assert!(e.contains("checksum does not match"), "{e}");
     }
 
     #[test]
@@ -398,7 +460,7 @@ mod tests {
         let text = "[suite]\nname = \"s\"\n[[scenario]]\nname = \"a\"\nsteps = [{ kind = \"soak\", duration = \"1h\", every = \"10m\" }]\n";
         let suites = vec![crate::suite::Suite::parse(Path::new("s.toml"), text).unwrap()];
         let member = MemberState {
-            name: "g".into(),
+            name: "acc-abc123-a-1".into(),
             template: GroupTemplate::default(),
             expected: BTreeMap::new(),
             placement: PlacementView::default(),
@@ -415,6 +477,10 @@ mod tests {
             (IterationState { next_step: 9, ..cur.clone() }, "the saved point is at step 9"),
             (IterationState { members: vec![], ..cur.clone() }, "deploys 1 groups, 0 are saved"),
             (
+                IterationState { members: vec![MemberState { name: "someone-elses".into(), ..cur.members[0].clone() }], ..cur.clone() },
+                "member 1 is `someone-elses`",
+            ),
+            (
                 IterationState {
                     soak: Some(SoakState {
                         start: "2026-01-01T00:00:00Z".into(),
@@ -428,7 +494,7 @@ mod tests {
                     }),
                     ..cur.clone()
                 },
-                "the saved soak does not match",
+                "not one entry per group",
             ),
         ] {
             st.progress.current = Some(edit);

@@ -410,6 +410,7 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
                 setup,
                 progress: Default::default(),
                 history: recorder.mark(),
+                checksum: String::new(),
             },
         );
         file.save(|_| {})?;
@@ -513,6 +514,7 @@ pub async fn resume(dir: &Path, azure: &AzureArgs, fail_on: Option<FailOn>, mode
             setup.run_id
         ))
     })?;
+    check_history(&history_path, &saved)?;
     if on_disk < saved.history.bytes {
         return Err(Failure::usage(anyhow!(
             "{}: {on_disk} bytes, shorter than the {} the saved point needs: it was cut or replaced, and going on would lose evidence \
@@ -537,7 +539,7 @@ pub async fn resume(dir: &Path, azure: &AzureArgs, fail_on: Option<FailOn>, mode
             setup.run_id
         )));
     }
-    check_world(&saved, &target, &http, &azure, dir).await?;
+    let gone = check_world(&saved, &target, &http, &azure).await?;
     // The file holds the ids masked: the writer must learn the real ones to go on masking.
     let mut redactor = aci_chaos_reports::Redactor::new(!setup.no_redact);
     redactor.know(&setup.subscription);
@@ -549,6 +551,36 @@ pub async fn resume(dir: &Path, azure: &AzureArgs, fail_on: Option<FailOn>, mode
     }
     let (history, moved) = HistoryWriter::resume(&history_path, saved.history.bytes, redactor)?;
     let recorder = Recorder::resume(Some(history), saved.history.seq, target.clock.clone());
+    if let Some(group) = gone {
+        // Its groups were deleted outside the run (cleanup --run, a restarted mock, a person):
+        // the run is over. Say so once, in the evidence too; later calls find it finished.
+        let why = format!(
+            "container group {group} of run {} is gone from the target{}: the run cannot go on where it stopped",
+            setup.run_id,
+            if setup.azure.is_some() {
+                " (deleted outside the run, e.g. by `aci-chaos cleanup`)"
+            } else {
+                " (the mock restarted, or the group was deleted)"
+            }
+        );
+        recorder.record(
+            Phase::Info,
+            Record::RunFinished(RunEnd {
+                finished: aci_chaos_harness::wall_now(),
+                cleanup: "ended outside the run: its groups were already gone".into(),
+                error: Some(why.clone()),
+            }),
+        )?;
+        write_reports(dir, setup.no_redact)?;
+        let state = StateFile::new(dir, saved);
+        let mark = recorder.mark();
+        state.save(|s| {
+            s.status = RunStatus::Finished;
+            s.history = mark;
+        })?;
+        eprintln!("error: {why}. The run is marked finished; its evidence is in {}/ (what is left: {})", dir.display(), end_early(&setup));
+        return Ok(1);
+    }
     let how = if mode.soak_rounds.is_some() { "soak check" } else { "run --resume" };
     if saved.status == RunStatus::Running || moved.is_some() {
         // The last process died without stopping on purpose: say so in the evidence.
@@ -605,9 +637,9 @@ pub async fn resume(dir: &Path, azure: &AzureArgs, fail_on: Option<FailOn>, mode
 }
 
 /// Before a resume sends anything: the groups the saved point says are running must still be
-/// there (a restarted mock, or someone who deleted them, means the world the run left is gone).
-async fn check_world(saved: &RunState, target: &Target, http: &reqwest::Client, azure: &AzureArgs, dir: &Path) -> Result<(), Failure> {
-    let Some(cur) = saved.progress.current.as_ref().filter(|c| c.next_step > 0 && c.error.is_none()) else { return Ok(()) };
+/// there. Returns the first one that is gone.
+async fn check_world(saved: &RunState, target: &Target, http: &reqwest::Client, azure: &AzureArgs) -> Result<Option<String>, Failure> {
+    let Some(cur) = saved.progress.current.as_ref().filter(|c| c.next_step > 0 && c.error.is_none()) else { return Ok(None) };
     let recorder = Recorder::new(None, target.clock.clone());
     let client = arm_client(target, &saved.setup.run_id, http, recorder, azure)?;
     for m in cur.members.iter().filter(|m| !m.deleted) {
@@ -618,19 +650,39 @@ async fn check_world(saved: &RunState, target: &Target, http: &reqwest::Client, 
         };
         match client.get_group(&g).await {
             Ok(_) => {}
-            Err(aci_chaos_harness::HarnessError::Arm { status: 404, .. }) => {
-                return Err(anyhow!(
-                    "container group {} of run {} is gone from the target (a restarted mock, or someone deleted it): \
-                     the run cannot go on where it stopped. Its evidence so far is in {}/; `aci-chaos cleanup --run {}` removes what is left",
-                    m.name,
-                    saved.setup.run_id,
-                    dir.display(),
-                    saved.setup.run_id
-                )
-                .into());
-            }
+            Err(aci_chaos_harness::HarnessError::Arm { status: 404, .. }) => return Ok(Some(m.name.clone())),
             Err(e) => return Err(e.into()),
         }
+    }
+    Ok(None)
+}
+
+/// The history up to the saved point must be whole: every line a record, the last one the saved
+/// point's (an edited or damaged file would otherwise be cut at the wrong place).
+fn check_history(path: &Path, saved: &RunState) -> Result<(), Failure> {
+    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let keep = saved.history.bytes as usize;
+    let bad = |what: String| {
+        Failure::usage(anyhow!(
+            "{}: {what}: it was edited or damaged, and going on would lose or garble evidence (restore it; `aci-chaos cleanup --run {}` ends the run instead)",
+            path.display(),
+            saved.setup.run_id
+        ))
+    };
+    if keep > text.len() {
+        return Ok(()); // said by the caller, with the sizes
+    }
+    if keep == 0 || text[keep - 1] != b'\n' {
+        return Err(bad(format!("the saved point ({keep} bytes) is not at the end of a line")));
+    }
+    let mut last = 0;
+    for (i, line) in text[..keep].split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
+        let l = aci_chaos_reports::history::parse_line(&String::from_utf8_lossy(line))
+            .map_err(|e| bad(format!("line {} is not a history record ({e})", i + 1)))?;
+        last = l.seq;
+    }
+    if last != saved.history.seq {
+        return Err(bad(format!("its last saved line is seq {last}, the saved point says {}", saved.history.seq)));
     }
     Ok(())
 }
@@ -722,9 +774,13 @@ async fn drive(d: Drive) -> Result<u8, Failure> {
                 }
                 cancel.store(true, Ordering::SeqCst);
                 if signals.next().await {
-                    eprintln!(
-                        "quitting without cleanup: groups tagged aci-chaos-run={run_tag} may be left behind; delete them with: aci-chaos cleanup --run {run_tag}"
-                    );
+                    if keep {
+                        eprintln!("quitting now: the soak's groups keep running; the next call goes on from the last saved round");
+                    } else {
+                        eprintln!(
+                            "quitting without cleanup: groups tagged aci-chaos-run={run_tag} may be left behind; delete them with: aci-chaos cleanup --run {run_tag}"
+                        );
+                    }
                     std::process::exit(130);
                 }
             }
