@@ -151,6 +151,15 @@ fn assert_ids_masked(dir: &Path) {
     }
 }
 
+/// `run SOAK_1D --detach` against `mock` into `dir/name`: a soak waiting for its first round.
+fn detached(dir: &Path, mock: &Mock, name: &str) -> PathBuf {
+    let s = suite(dir, SOAK_1D);
+    let out = dir.join(name);
+    let o = bin(dir).arg("run").arg(&s).args(["--target", &mock.url, "--detach", "--out"]).arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    out
+}
+
 fn state(dir: &Path) -> serde_json::Value {
     std::fs::read_to_string(dir.join("state.json")).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
 }
@@ -276,10 +285,7 @@ fn what_cannot_be_resumed_says_why() {
 fn two_processes_never_drive_one_run_folder() {
     let tmp = tempfile::tempdir().unwrap();
     let mock = Mock::start(11);
-    let s = suite(tmp.path(), SOAK_1D);
-    let out = tmp.path().join("locked");
-    let o = bin(tmp.path()).arg("run").arg(&s).args(["--target", &mock.url, "--detach", "--out"]).arg(&out).output().unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    let out = detached(tmp.path(), &mock, "locked");
     // The lock is the operating system's: hold it from this process, as a running check would.
     let f = std::fs::OpenOptions::new().write(true).open(out.join(".lock")).unwrap();
     f.lock().unwrap();
@@ -325,10 +331,7 @@ fn mock_groups(url: &str) -> Vec<String> {
 fn ctrl_c_during_soak_check_never_ends_the_soak() {
     let tmp = tempfile::tempdir().unwrap();
     let mock = Mock::start(11);
-    let s = suite(tmp.path(), SOAK_1D);
-    let out = tmp.path().join("soak");
-    let o = bin(tmp.path()).arg("run").arg(&s).args(["--target", &mock.url, "--detach", "--out"]).arg(&out).output().unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    let out = detached(tmp.path(), &mock, "soak");
     let groups = mock_groups(&mock.url);
     assert_eq!(groups.len(), 1, "{groups:?}");
     // From before the signal handler is set up to mid-round.
@@ -351,10 +354,7 @@ fn ctrl_c_during_soak_check_never_ends_the_soak() {
 fn damaged_folders_are_refused_and_a_gone_world_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let mock = Mock::start(11);
-    let s = suite(tmp.path(), SOAK_1D);
-    let out = tmp.path().join("soak");
-    let o = bin(tmp.path()).arg("run").arg(&s).args(["--target", &mock.url, "--detach", "--out"]).arg(&out).output().unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    let out = detached(tmp.path(), &mock, "soak");
     // A history cut short would lose evidence: refused, nothing changed.
     let history = out.join("history.jsonl");
     let full = std::fs::read(&history).unwrap();

@@ -624,7 +624,7 @@ impl<'a> Runner<'a> {
             // Picked up at a step the last process may have sent already: let the groups settle
             // first (ARM refuses an action while one is under way), and say the step is sent again.
             for m in members.iter().filter(|m| !m.deleted) {
-                self.settle(m).await;
+                self.poll_settled(m, &self.client).await;
             }
             let step = &sc.steps[start as usize - 1];
             for m in members.iter().filter(|m| !m.deleted) {
@@ -1213,32 +1213,9 @@ impl<'a> Runner<'a> {
         Ok(details.join("; "))
     }
 
-    /// Polls the group until it settles (bounded by the settle timeout); gives up quietly.
-    async fn settle(&self, m: &Member) {
-        let clock = self.client.clock().clone();
-        let start = clock.now();
-        let mut wait = Duration::from_secs(1);
-        while clock.now() - start < self.cfg.settle_timeout {
-            if let Ok(body) = self.client.get_group(&m.g).await
-                && settled(&arm_view(&body, m.template.profile.container_name()))
-            {
-                return;
-            }
-            if self.cancel.load(Ordering::SeqCst) || clock.sleep(wait).await.is_err() {
-                return;
-            }
-            wait = (wait * 2).min(Duration::from_secs(15));
-        }
-    }
-
-    /// Polls the group until it settles (bounded), then reads its logs.
-    async fn observe(&self, m: &Member) -> Observation {
-        self.observe_with(m, &self.client, true).await
-    }
-
-    /// Settles, reads the logs, and (with `exec`, when the container runs) runs the probe's
-    /// report through exec.
-    async fn observe_with(&self, m: &Member, client: &ArmClient, exec: bool) -> Observation {
+    /// Polls the group until it settles, the settle timeout passes, or the run is interrupted.
+    /// Returns ARM's last view of it, its IP, and why it did not settle (`None` when it did).
+    async fn poll_settled(&self, m: &Member, client: &ArmClient) -> (Option<ArmView>, String, Option<String>) {
         let container = m.template.profile.container_name();
         let clock = self.client.clock().clone();
         let start = clock.now();
@@ -1254,7 +1231,7 @@ impl<'a> Runner<'a> {
                     let done = settled(&v);
                     arm = Some(v);
                     if done {
-                        break;
+                        return (arm, ip, None);
                     }
                 }
                 Err(e) => last_err = e.to_string(),
@@ -1271,18 +1248,33 @@ impl<'a> Runner<'a> {
                     ),
                     None => format!("no answer within {}: {last_err}", humantime::format_duration(self.cfg.settle_timeout)),
                 };
-                return Observation {
-                    arm,
-                    placement: PlacementView { ip, ..Default::default() },
-                    logs: Err("not read".into()),
-                    exec: None,
-                    unsettled: Some(why),
-                };
+                return (arm, ip, Some(why));
             }
             if clock.sleep(wait).await.is_err() {
-                break;
+                return (arm, ip, None);
             }
             wait = (wait * 2).min(Duration::from_secs(15));
+        }
+    }
+
+    /// Polls the group until it settles (bounded), then reads its logs.
+    async fn observe(&self, m: &Member) -> Observation {
+        self.observe_with(m, &self.client, true).await
+    }
+
+    /// Settles, reads the logs, and (with `exec`, when the container runs) runs the probe's
+    /// report through exec.
+    async fn observe_with(&self, m: &Member, client: &ArmClient, exec: bool) -> Observation {
+        let container = m.template.profile.container_name();
+        let (arm, ip, unsettled) = self.poll_settled(m, client).await;
+        if let Some(why) = unsettled {
+            return Observation {
+                arm,
+                placement: PlacementView { ip, ..Default::default() },
+                logs: Err("not read".into()),
+                exec: None,
+                unsettled: Some(why),
+            };
         }
         let logs = client
             .logs(&m.g, container, self.cfg.log_tail)

@@ -137,6 +137,23 @@ pub struct StepEvent {
     pub detail: String,
 }
 
+impl StepEvent {
+    /// The step of a run-level event ([`StepEvent::of_run`]): a later process picked the run up.
+    pub const RESUME: &'static str = "resume";
+    /// The step of a run-level event: the run stopped with its groups running.
+    pub const DETACH: &'static str = "detach";
+
+    /// An event of the whole run rather than of a scenario (no scenario, iteration or group).
+    pub fn of_run(step: &str, detail: String) -> Self {
+        Self { scenario: String::new(), iteration: 0, group: String::new(), index: 0, step: step.into(), detail }
+    }
+
+    /// Whether this is the run-level event `step`.
+    pub fn is_run_event(&self, step: &str) -> bool {
+        self.scenario.is_empty() && self.step == step
+    }
+}
+
 /// A fault the target reported firing (mock only).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaultEvent {

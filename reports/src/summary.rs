@@ -1,7 +1,7 @@
 //! Evidence derived from a history: the rows, the faults, and the scenario × channel matrix.
 
 use crate::error::ReportError;
-use crate::model::{Capture, CheckRow, FaultEvent, HistoryLine, Phase, Record, RunEnd, RunMeta, Verdict};
+use crate::model::{Capture, CheckRow, FaultEvent, HistoryLine, Phase, Record, RunEnd, RunMeta, StepEvent, Verdict};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -152,8 +152,8 @@ impl Evidence {
                         }
                     }
                 }
-                Record::Step(s) if s.step == "resume" && s.scenario.is_empty() => run.resumes += 1,
-                Record::Step(s) if s.step == "detach" && s.scenario.is_empty() => run.detached = Some(s.detail.clone()),
+                Record::Step(s) if s.is_run_event(StepEvent::RESUME) => run.resumes += 1,
+                Record::Step(s) if s.is_run_event(StepEvent::DETACH) => run.detached = Some(s.detail.clone()),
                 Record::Step(s) => {
                     if l.phase == Phase::Invoke {
                         steps.insert(s.group.clone(), (s.index, l.time.clone(), l.wall.clone(), Vec::new()));

@@ -117,6 +117,16 @@ struct Target {
     azure: Option<(aci_chaos_harness::auth::ResolvedCredential, reqwest::Client)>,
 }
 
+impl Target {
+    /// The tenant: the mock's, or the one the credential's token names.
+    async fn tenant(&self) -> Option<String> {
+        match &self.mock {
+            Some(admin) => admin.info().await.ok().flatten().map(|i| i.tenant),
+            None => self.azure.as_ref().and_then(|(r, _)| r.tenant.clone()),
+        }
+    }
+}
+
 /// The subscription id of `--target azure` (flag or AZURE_SUBSCRIPTION_ID), checked.
 pub fn azure_subscription(azure: &super::args::AzureArgs) -> Result<String, Failure> {
     let sub = azure.subscription.as_deref().map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| {
@@ -346,10 +356,7 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
         reproduce,
         // Recorded so every file can mask them (history.jsonl included) unless --no-redact.
         subscription: Some(target.subscription.clone()),
-        tenant: match &target.mock {
-            Some(admin) => admin.info().await.ok().flatten().map(|i| i.tenant),
-            None => target.azure.as_ref().and_then(|(r, _)| r.tenant.clone()),
-        },
+        tenant: target.tenant().await,
         redact: !args.no_redact,
     };
     recorder.record(Phase::Info, Record::RunStarted(meta))?;
@@ -543,10 +550,7 @@ pub async fn resume(dir: &Path, azure: &AzureArgs, fail_on: Option<FailOn>, mode
     // The file holds the ids masked: the writer must learn the real ones to go on masking.
     let mut redactor = aci_chaos_reports::Redactor::new(!setup.no_redact);
     redactor.know(&setup.subscription);
-    if let Some(tenant) = match &target.mock {
-        Some(admin) => admin.info().await.ok().flatten().map(|i| i.tenant),
-        None => target.azure.as_ref().and_then(|(r, _)| r.tenant.clone()),
-    } {
+    if let Some(tenant) = target.tenant().await {
         redactor.know(&tenant);
     }
     let (history, moved) = HistoryWriter::resume(&history_path, saved.history.bytes, redactor)?;
@@ -591,17 +595,7 @@ pub async fn resume(dir: &Path, azure: &AzureArgs, fail_on: Option<FailOn>, mode
             ),
             None => format!("{how}: going on from the last saved point"),
         };
-        recorder.record(
-            Phase::Info,
-            Record::Step(StepEvent {
-                scenario: String::new(),
-                iteration: 0,
-                group: String::new(),
-                index: 0,
-                step: "resume".into(),
-                detail,
-            }),
-        )?;
+        recorder.record(Phase::Info, Record::Step(StepEvent::of_run(StepEvent::RESUME, detail)))?;
     }
     eprintln!("aci-chaos {how} {}: run {} against {}", dir.display(), setup.run_id, target.label);
     let cfg = RunConfig {
@@ -821,17 +815,7 @@ async fn drive(d: Drive) -> Result<u8, Failure> {
             }
         } else {
             // A clean stop comes right after a saved point: the detach line joins it.
-            d.recorder.record(
-                Phase::Info,
-                Record::Step(StepEvent {
-                    scenario: String::new(),
-                    iteration: 0,
-                    group: String::new(),
-                    index: 0,
-                    step: "detach".into(),
-                    detail: why.clone(),
-                }),
-            )?;
+            d.recorder.record(Phase::Info, Record::Step(StepEvent::of_run(StepEvent::DETACH, why.clone())))?;
             if let Some(state) = &d.state {
                 let mark = d.recorder.mark();
                 state.save(|s| {
