@@ -974,20 +974,7 @@ impl<'a> Runner<'a> {
             Err(e) => (String::new(), Some(e.to_string())),
         };
         let (activity_raw, activity_error) = match self.client.activity_log(&self.cfg.subscription, &m.g.id(), from, now).await {
-            Ok(events) => (
-                events
-                    .into_iter()
-                    .map(|mut e| {
-                        // Claims name the caller's identity and address: not evidence, and not ours to publish.
-                        if let Some(o) = e.as_object_mut() {
-                            o.remove("claims");
-                            o.remove("httpRequest");
-                        }
-                        e
-                    })
-                    .collect::<Vec<_>>(),
-                None,
-            ),
+            Ok(events) => (events.into_iter().map(|e| clean_activity_event(e, |t| self.mask_secrets(m, t))).collect::<Vec<_>>(), None),
             Err(e) => (Vec::new(), Some(e.to_string())),
         };
         let activity = activity_raw.iter().map(crate::arm::activity::summarize).collect();
@@ -1365,6 +1352,21 @@ pub fn roundtrip_body(got: &Value) -> Value {
     b
 }
 
+/// An activity-log event as a capture keeps it. Claims name the caller's identity and address:
+/// not evidence, and not ours to publish. Azure also logs some writes' request and response
+/// bodies, which hold the spec with its plain environment values (the plain-env control secret
+/// among them): dropped too. Whatever else quotes a value is masked by `mask`, as logs are.
+fn clean_activity_event(mut e: Value, mask: impl Fn(String) -> String) -> Value {
+    if let Some(o) = e.as_object_mut() {
+        o.remove("claims");
+        o.remove("httpRequest");
+    }
+    if let Some(p) = e.get_mut("properties").and_then(Value::as_object_mut) {
+        p.retain(|k, _| !matches!(k.to_ascii_lowercase().as_str(), "requestbody" | "responsebody"));
+    }
+    serde_json::from_str(&mask(e.to_string())).unwrap_or(e)
+}
+
 fn or_unknown(s: &str) -> &str {
     if s.is_empty() { "unknown" } else { s }
 }
@@ -1390,5 +1392,27 @@ fn describe(step: &Step) -> String {
         }
         Step::ZoneChange { to } => format!("zone-change to {to}"),
         other => format!("{}{}", other.name(), h.unwrap_or_default()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn captured_activity_events_keep_no_caller_details_bodies_or_values() {
+        let e = json!({
+            "caller": "someone@example.com",
+            "claims": {"ipaddr": "203.0.113.7", "name": "Someone"},
+            "httpRequest": {"clientIpAddress": "203.0.113.7"},
+            "properties": {"statusCode": "Created", "responseBody": "{\"value\":\"plain-secret\"}", "requestbody": "x",
+                           "title": "moved", "note": "mentions plain-secret"},
+        });
+        let kept = clean_activity_event(e, |t| t.replace("plain-secret", "***"));
+        assert!(kept.get("claims").is_none() && kept.get("httpRequest").is_none(), "{kept}");
+        assert!(kept["properties"].get("responseBody").is_none() && kept["properties"].get("requestbody").is_none(), "{kept}");
+        assert_eq!(kept["properties"]["note"], "mentions ***");
+        assert_eq!(kept["properties"]["statusCode"], "Created");
+        assert_eq!(kept["caller"], "someone@example.com", "the caller stays: who changed the group is evidence");
     }
 }
